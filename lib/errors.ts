@@ -1,0 +1,168 @@
+/**
+ * One root error with a stable `code`; each subclass names what is at fault in fields and message.
+ * Three outcomes are kept apart: an atom's failure (a `Failure`, goes to retry/revert), an engine
+ * defect (`InvalidStateTransition`, `InvariantViolation` raised by the engine) and an
+ * interruption (suspend/abort: the run ends SUSPENDED, nothing is retried).
+ */
+import type { Failure } from './failure.js';
+
+export type ErrorCode =
+  | 'ATOMFLOW_ERROR'
+  | 'MISSING_DEPENDENCIES'
+  | 'DUPLICATE_NAME'
+  | 'CYCLE'
+  | 'AMBIGUOUS_DEPENDENCY'
+  | 'INVARIANT_VIOLATION'
+  | 'NOT_FOUND'
+  | 'WRAPPED_FAILURE'
+  | 'STORAGE_FAILURE'
+  | 'INVALID_STATE_TRANSITION'
+  | 'ENGINE_LOCKED'
+  | 'INCOMPATIBLE_VERSION';
+
+export class AtomflowError extends Error {
+  readonly code: ErrorCode = 'ATOMFLOW_ERROR';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A requirement that nothing provides; `missing` maps each atom to its unprovided stored names. */
+export class MissingDependencies extends AtomflowError {
+  override readonly code = 'MISSING_DEPENDENCIES';
+  readonly missing: Readonly<Record<string, readonly string[]>>;
+  constructor(missing: Record<string, readonly string[]>, where?: string) {
+    const parts = Object.entries(missing).map(([atom, names]) => `'${atom}' requires [${names.join(', ')}]`);
+    super(`${where ? `${where}: ` : ''}${parts.join('; ')} but no other entity produces said requirements`);
+    this.missing = Object.freeze({ ...missing });
+  }
+}
+
+export class DuplicateNameError extends AtomflowError {
+  override readonly code = 'DUPLICATE_NAME';
+  readonly names: readonly string[];
+  constructor(names: readonly string[], message?: string) {
+    super(message ?? `atoms with duplicate names found: [${names.join(', ')}]`);
+    this.names = names;
+  }
+}
+
+export class CycleError extends AtomflowError {
+  override readonly code = 'CYCLE';
+  readonly flow: string;
+  constructor(flow: string, detail: string) {
+    super(`flow '${flow}': ${detail} would create a cycle; no order allows every edge to be followed`);
+    this.flow = flow;
+  }
+}
+
+export class AmbiguousDependency extends AtomflowError {
+  override readonly code = 'AMBIGUOUS_DEPENDENCY';
+  readonly atom: string;
+  readonly symbol: string;
+  readonly providers: readonly string[];
+  constructor(flow: string, atom: string, symbol: string, providers: readonly string[]) {
+    super(
+      `flow '${flow}': adding '${atom}': multiple providers [${providers.join(', ')}] found for required symbol '${symbol}'`,
+    );
+    this.atom = atom;
+    this.symbol = symbol;
+    this.providers = providers;
+  }
+}
+
+/** Bad input: an option, a definition or a call that breaks a rule. */
+export class InvariantViolation extends AtomflowError {
+  override readonly code = 'INVARIANT_VIOLATION';
+  readonly subject: string | undefined;
+  readonly option: string | undefined;
+  constructor(message: string, fields: { subject?: string; option?: string; cause?: unknown } = {}) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.subject = fields.subject;
+    this.option = fields.option;
+  }
+}
+
+export class NotFound extends AtomflowError {
+  override readonly code = 'NOT_FOUND';
+  readonly subject: string | undefined;
+  constructor(message: string, subject?: string) {
+    super(message);
+    this.subject = subject;
+  }
+}
+
+/** Several failures at once (or one whose live error is gone, e.g. after a reload). */
+export class WrappedFailure extends AtomflowError {
+  override readonly code = 'WRAPPED_FAILURE';
+  readonly failures: readonly Failure[];
+  constructor(failures: readonly Failure[]) {
+    const flat: Failure[] = [];
+    for (const f of failures) {
+      const inner = f.exception;
+      if (inner instanceof WrappedFailure) flat.push(...inner.failures);
+      else flat.push(f);
+    }
+    super(`WrappedFailure: [${flat.map((f) => f.toString()).join(', ')}]`);
+    this.failures = Object.freeze(flat);
+  }
+  get length(): number {
+    return this.failures.length;
+  }
+  [Symbol.iterator](): Iterator<Failure> {
+    return this.failures[Symbol.iterator]();
+  }
+  /** The first of `types` that any wrapped failure matches. */
+  check(...types: Array<string | (abstract new (...args: never[]) => unknown)>): string | (abstract new (...args: never[]) => unknown) | undefined {
+    for (const f of this.failures) {
+      const hit = f.check(...types);
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  }
+}
+
+/** The persistence backend could not do what was asked (busy, locked, read-only, corrupt, full...). */
+export class StorageFailure extends AtomflowError {
+  override readonly code = 'STORAGE_FAILURE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** An engine defect: the runtime tried a transition the state tables forbid. */
+export class InvalidStateTransition extends AtomflowError {
+  override readonly code = 'INVALID_STATE_TRANSITION';
+  readonly subject: string;
+  readonly from: string;
+  readonly to: string;
+  constructor(subject: string, from: string, to: string) {
+    super(`${subject}: transition from '${from}' to '${to}' is not allowed`);
+    this.subject = subject;
+    this.from = from;
+    this.to = to;
+  }
+}
+
+/** `run()` was called while the same engine is already running. */
+export class EngineLocked extends AtomflowError {
+  override readonly code = 'ENGINE_LOCKED';
+  constructor(flow: string) {
+    super(`engine for flow '${flow}' is already running; wait for it (or suspend it) before running again`);
+  }
+}
+
+/** A stored atom was written by another version of the atom. */
+export class IncompatibleVersion extends AtomflowError {
+  override readonly code = 'INCOMPATIBLE_VERSION';
+  readonly atom: string;
+  readonly stored: string;
+  readonly current: string;
+  constructor(atom: string, stored: string, current: string) {
+    super(`atom '${atom}' was stored by version ${stored} but the flow now has version ${current}`);
+    this.atom = atom;
+    this.stored = stored;
+    this.current = current;
+  }
+}

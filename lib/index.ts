@@ -1,0 +1,35 @@
+export { Atom, type AtomOptions, type AtomContext, type RevertContext, type ArgBinding, type ProvidesSpec } from './atom.js';
+export { Task, task, type TaskOptions, type TaskSpec, type TaskArgs } from './task.js';
+export {
+  Retry,
+  History,
+  Times,
+  ForEach,
+  ParameterizedForEach,
+  AlwaysRevert,
+  AlwaysRevertAll,
+  type Attempt,
+  type BackoffOptions,
+  type RetryOptions,
+  type TimesOptions,
+  type ForEachOptions,
+  type ParameterizedForEachOptions,
+} from './retry.js';
+export { Flow, isFlow, type FlowItem, type FlowOptions, type Link, type LinkMeta, type Decider, type PatternKind } from './flow.js';
+export { Failure, type FailureData, type ErrorMatcher } from './failure.js';
+export {
+  AtomflowError,
+  MissingDependencies,
+  DuplicateNameError,
+  CycleError,
+  AmbiguousDependency,
+  InvariantViolation,
+  NotFound,
+  WrappedFailure,
+  StorageFailure,
+  InvalidStateTransition,
+  EngineLocked,
+  IncompatibleVersion,
+  type ErrorCode,
+} from './errors.js';
+export { AtomState, FlowState, EngineState, Intention, Decision, Depth, type AtomKind, type TerminalEngineState } from './states.js';

@@ -1,0 +1,59 @@
+/**
+ * The one backend contract, in domain terms (no SQL in its signatures). Every backend passes the
+ * conformance suite in `spec/persistence/`. Every method returns a promise; a backend that does
+ * its work synchronously (SQLite) still answers through one.
+ *
+ * Errors: an unknown uuid is `NotFound`; a driver problem (busy, locked, read-only, corrupt,
+ * full) is `StorageFailure` with the driver error as `cause`. A failed call changes nothing.
+ */
+import type { AtomDetail, FlowDetail, LogBook } from './models.js';
+
+export interface LoadOptions {
+  /** Without contents: a book without flow details, a flow detail without atom details. */
+  readonly lazy?: boolean;
+}
+
+/** What one engine step changed; a backend writes it in one transaction. */
+export interface FlowChange {
+  /** The flow detail's own fields (its `atomDetails` are ignored here). */
+  readonly flow?: FlowDetail;
+  /** Atom details to insert or replace (by uuid). */
+  readonly atoms?: readonly AtomDetail[];
+}
+
+export interface Backend {
+  /** e.g. 'memory', 'sqlite'. */
+  readonly kind: string;
+
+  /**
+   * Inserts or updates a book, and merges the flow details it holds (and their atom details)
+   * into what is stored: flow details not in `book` are kept.
+   */
+  saveLogBook(book: LogBook): Promise<void>;
+  /** NotFound for an unknown uuid. Flow details come sorted by creation time. */
+  getLogBook(uuid: string, options?: LoadOptions): Promise<LogBook>;
+  /** Every book, oldest first (lazy by default: `{ lazy: false }` loads contents). */
+  getLogBooks(options?: LoadOptions): Promise<LogBook[]>;
+  /** Removes a book with its flow and atom details. NotFound for an unknown uuid. */
+  destroyLogBook(uuid: string): Promise<void>;
+
+  /** Inserts or updates a flow detail (and the atom details it holds) in a stored book. NotFound if the book is not stored. */
+  saveFlowDetail(bookUuid: string, flow: FlowDetail): Promise<void>;
+  /** NotFound for an unknown uuid. Atom details come in the order they were first stored. */
+  getFlowDetail(uuid: string, options?: LoadOptions): Promise<FlowDetail>;
+  /** The uuid of the book holding a flow detail. NotFound for an unknown uuid. */
+  getBookUuidOfFlow(flowUuid: string): Promise<string>;
+
+  /** Inserts or updates atom details of a stored flow detail. NotFound if the flow detail is not stored. */
+  saveAtomDetails(flowUuid: string, atoms: readonly AtomDetail[]): Promise<void>;
+  /** NotFound for an unknown flow uuid. */
+  getAtomDetails(flowUuid: string): Promise<AtomDetail[]>;
+
+  /** One engine step: the flow's fields and any atom details, in one transaction. NotFound if the flow detail is not stored. */
+  commit(flowUuid: string, change: FlowChange): Promise<void>;
+
+  /** Removes everything (tests, tools). */
+  clearAll(): Promise<void>;
+  /** Releases what the backend holds; later calls fail with StorageFailure. Idempotent. */
+  close(): Promise<void>;
+}

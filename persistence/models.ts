@@ -1,0 +1,327 @@
+/**
+ * The persisted model: LogBook ⊃ FlowDetail ⊃ AtomDetail (TaskFlow's `persistence/models.py`).
+ * Every record is an immutable value (frozen), one record per atom, carrying a format version, and
+ * round-trips through JSON (`toJSON`/`fromJSON` functions below). Updates make a new record.
+ */
+import { customAlphabet } from 'nanoid';
+import { produce } from 'immer';
+import { InvariantViolation } from '../lib/errors.js';
+import { Failure, type FailureData } from '../lib/failure.js';
+import type { AtomKind, AtomState, FlowState, Intention } from '../lib/states.js';
+
+export const MODEL_FORMAT = 1;
+
+/** Ids: 21 url-safe characters from nanoid (injectable for tests). */
+export type IdGenerator = () => string;
+export const newId: IdGenerator = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-', 21);
+
+/** Where and when an atom's execute / revert ran (the TaPS `ExecutionInfo` idea). */
+export interface ExecutionInfo {
+  readonly hostname?: string;
+  readonly pid?: number;
+  readonly executeStartedAt?: number;
+  readonly executeEndedAt?: number;
+  readonly revertStartedAt?: number;
+  readonly revertEndedAt?: number;
+}
+
+export interface AtomMeta {
+  readonly progress?: number;
+  readonly progressDetails?: { readonly atProgress: number; readonly details: Readonly<Record<string, unknown>> } | null;
+  readonly execution?: ExecutionInfo;
+  /** When a retry waiting between attempts may run again (epoch ms). */
+  readonly retryAt?: number;
+  readonly [key: string]: unknown;
+}
+
+/** One attempt of a retry as stored: the value provided and that attempt's failures. */
+export interface StoredAttempt {
+  readonly value: unknown;
+  readonly failures: Readonly<Record<string, Failure>>;
+}
+
+export interface AtomDetail {
+  readonly format: number;
+  readonly uuid: string;
+  readonly name: string;
+  readonly kind: AtomKind;
+  /** The atom's version when this was stored. */
+  readonly version: string;
+  readonly state: AtomState;
+  readonly intention: Intention;
+  /** A task's execute result; a retry's history of attempts (`StoredAttempt[]`). */
+  readonly results: unknown;
+  readonly failure: Failure | null;
+  readonly revertResults: unknown;
+  readonly revertFailure: Failure | null;
+  readonly meta: AtomMeta;
+  readonly createdAt: number;
+  readonly updatedAt: number | null;
+}
+
+export interface FlowDetail {
+  readonly format: number;
+  readonly uuid: string;
+  readonly name: string;
+  /** null until a run starts. */
+  readonly state: FlowState | null;
+  /** `store` holds the engine store; `factory` how to rebuild the flow; listeners add more. */
+  readonly meta: Readonly<Record<string, unknown>>;
+  readonly createdAt: number;
+  readonly updatedAt: number | null;
+  readonly atomDetails: readonly AtomDetail[];
+}
+
+export interface LogBook {
+  readonly format: number;
+  readonly uuid: string;
+  readonly name: string;
+  readonly meta: Readonly<Record<string, unknown>>;
+  readonly createdAt: number;
+  readonly updatedAt: number | null;
+  readonly flowDetails: readonly FlowDetail[];
+}
+
+export function createAtomDetail(fields: {
+  name: string;
+  kind: AtomKind;
+  version: string;
+  uuid?: string;
+  now?: number;
+}): AtomDetail {
+  return Object.freeze({
+    format: MODEL_FORMAT,
+    uuid: fields.uuid ?? newId(),
+    name: fields.name,
+    kind: fields.kind,
+    version: fields.version,
+    state: 'PENDING',
+    intention: 'EXECUTE',
+    results: fields.kind === 'retry' ? Object.freeze([]) : undefined,
+    failure: null,
+    revertResults: undefined,
+    revertFailure: null,
+    meta: Object.freeze({}),
+    createdAt: fields.now ?? Date.now(),
+    updatedAt: null,
+  });
+}
+
+export function createFlowDetail(fields: { name: string; uuid?: string; meta?: Record<string, unknown>; now?: number }): FlowDetail {
+  return Object.freeze({
+    format: MODEL_FORMAT,
+    uuid: fields.uuid ?? newId(),
+    name: fields.name,
+    state: null,
+    meta: Object.freeze({ ...(fields.meta ?? {}) }),
+    createdAt: fields.now ?? Date.now(),
+    updatedAt: null,
+    atomDetails: Object.freeze([]),
+  });
+}
+
+export function createLogBook(fields: { name: string; uuid?: string; meta?: Record<string, unknown>; now?: number }): LogBook {
+  return Object.freeze({
+    format: MODEL_FORMAT,
+    uuid: fields.uuid ?? newId(),
+    name: fields.name,
+    meta: Object.freeze({ ...(fields.meta ?? {}) }),
+    createdAt: fields.now ?? Date.now(),
+    updatedAt: null,
+    flowDetails: Object.freeze([]),
+  });
+}
+
+/**
+ * A new atom record with `changes` applied. This is the hot path of the engine (one or two calls
+ * per atom step), so it is a frozen shallow copy rather than an immer draft; nested values
+ * (meta) are replaced whole by the caller (see `withMeta`).
+ */
+export function updateAtom(detail: AtomDetail, changes: Partial<Omit<AtomDetail, 'format' | 'uuid' | 'name' | 'kind'>>): AtomDetail {
+  return Object.freeze({ ...detail, ...changes });
+}
+
+/** A new meta object with `patch` merged in (immer, for the nested execution info). */
+export function withMeta(meta: AtomMeta, patch: (draft: { -readonly [K in keyof AtomMeta]: AtomMeta[K] }) => void): AtomMeta {
+  return produce(meta, patch as (draft: AtomMeta) => void);
+}
+
+export function updateFlow(detail: FlowDetail, changes: Partial<Omit<FlowDetail, 'format' | 'uuid'>>): FlowDetail {
+  return Object.freeze({ ...detail, ...changes });
+}
+
+export function updateBook(book: LogBook, changes: Partial<Omit<LogBook, 'format' | 'uuid'>>): LogBook {
+  return Object.freeze({ ...book, ...changes });
+}
+
+/** Adds or replaces (by uuid) a flow detail in a book. */
+export function bookWithFlow(book: LogBook, fd: FlowDetail, now = Date.now()): LogBook {
+  const rest = book.flowDetails.filter((f) => f.uuid !== fd.uuid);
+  return updateBook(book, { flowDetails: Object.freeze([...rest, fd]), updatedAt: now });
+}
+
+// ---- JSON ----------------------------------------------------------------------------------
+
+export interface AtomDetailJSON {
+  format: number;
+  uuid: string;
+  name: string;
+  kind: AtomKind;
+  version: string;
+  state: AtomState;
+  intention: Intention;
+  results?: unknown;
+  failure: FailureData | null;
+  revertResults?: unknown;
+  revertFailure: FailureData | null;
+  meta: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number | null;
+}
+
+function checkFormat(kind: string, data: { format?: unknown }): void {
+  if (data.format !== MODEL_FORMAT) {
+    throw new InvariantViolation(`cannot read a ${kind} record of format ${String(data.format)}; this version reads format ${MODEL_FORMAT}`, {
+      option: 'format',
+    });
+  }
+}
+
+export function resultsToJSON(kind: AtomKind, results: unknown): unknown {
+  if (kind !== 'retry' || !Array.isArray(results)) return results;
+  return (results as StoredAttempt[]).map((a) => ({
+    value: a.value,
+    failures: Object.fromEntries(Object.entries(a.failures).map(([k, f]) => [k, f.toJSON()])),
+  }));
+}
+
+export function resultsFromJSON(kind: AtomKind, results: unknown): unknown {
+  if (kind !== 'retry') return results;
+  if (!Array.isArray(results)) return Object.freeze([]);
+  return Object.freeze(
+    results.map((a: { value: unknown; failures?: Record<string, FailureData> }) =>
+      Object.freeze({
+        value: a.value,
+        failures: Object.freeze(Object.fromEntries(Object.entries(a.failures ?? {}).map(([k, f]) => [k, Failure.fromJSON(f)]))),
+      }),
+    ),
+  );
+}
+
+export function atomDetailToJSON(d: AtomDetail): AtomDetailJSON {
+  const out: AtomDetailJSON = {
+    format: d.format,
+    uuid: d.uuid,
+    name: d.name,
+    kind: d.kind,
+    version: d.version,
+    state: d.state,
+    intention: d.intention,
+    failure: d.failure ? d.failure.toJSON() : null,
+    revertFailure: d.revertFailure ? d.revertFailure.toJSON() : null,
+    meta: { ...d.meta },
+    createdAt: d.createdAt,
+    updatedAt: d.updatedAt,
+  };
+  if (d.results !== undefined) out.results = resultsToJSON(d.kind, d.results);
+  if (d.revertResults !== undefined) out.revertResults = d.revertResults;
+  return out;
+}
+
+export function atomDetailFromJSON(data: AtomDetailJSON): AtomDetail {
+  checkFormat('atom detail', data);
+  return Object.freeze({
+    format: data.format,
+    uuid: data.uuid,
+    name: data.name,
+    kind: data.kind,
+    version: data.version,
+    state: data.state,
+    intention: data.intention,
+    results: resultsFromJSON(data.kind, data.results),
+    failure: data.failure ? Failure.fromJSON(data.failure) : null,
+    revertResults: data.revertResults,
+    revertFailure: data.revertFailure ? Failure.fromJSON(data.revertFailure) : null,
+    meta: Object.freeze({ ...(data.meta ?? {}) }),
+    createdAt: data.createdAt,
+    updatedAt: data.updatedAt ?? null,
+  });
+}
+
+export interface FlowDetailJSON {
+  format: number;
+  uuid: string;
+  name: string;
+  state: FlowState | null;
+  meta: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number | null;
+  atomDetails: AtomDetailJSON[];
+}
+
+export function flowDetailToJSON(fd: FlowDetail): FlowDetailJSON {
+  return {
+    format: fd.format,
+    uuid: fd.uuid,
+    name: fd.name,
+    state: fd.state,
+    meta: { ...fd.meta },
+    createdAt: fd.createdAt,
+    updatedAt: fd.updatedAt,
+    atomDetails: fd.atomDetails.map(atomDetailToJSON),
+  };
+}
+
+export function flowDetailFromJSON(data: FlowDetailJSON): FlowDetail {
+  checkFormat('flow detail', data);
+  return Object.freeze({
+    format: data.format,
+    uuid: data.uuid,
+    name: data.name,
+    state: data.state ?? null,
+    meta: Object.freeze({ ...(data.meta ?? {}) }),
+    createdAt: data.createdAt,
+    updatedAt: data.updatedAt ?? null,
+    atomDetails: Object.freeze((data.atomDetails ?? []).map(atomDetailFromJSON)),
+  });
+}
+
+export interface LogBookJSON {
+  format: number;
+  uuid: string;
+  name: string;
+  meta: Record<string, unknown>;
+  createdAt: number;
+  updatedAt: number | null;
+  flowDetails: FlowDetailJSON[];
+}
+
+export function logBookToJSON(b: LogBook): LogBookJSON {
+  return {
+    format: b.format,
+    uuid: b.uuid,
+    name: b.name,
+    meta: { ...b.meta },
+    createdAt: b.createdAt,
+    updatedAt: b.updatedAt,
+    flowDetails: b.flowDetails.map(flowDetailToJSON),
+  };
+}
+
+export function logBookFromJSON(data: LogBookJSON): LogBook {
+  checkFormat('logbook', data);
+  return Object.freeze({
+    format: data.format,
+    uuid: data.uuid,
+    name: data.name,
+    meta: Object.freeze({ ...(data.meta ?? {}) }),
+    createdAt: data.createdAt,
+    updatedAt: data.updatedAt ?? null,
+    flowDetails: Object.freeze((data.flowDetails ?? []).map(flowDetailFromJSON)),
+  });
+}
+
+/** A retry detail's last attempt, or NotFound-style undefined. */
+export function lastAttempt(d: AtomDetail): StoredAttempt | undefined {
+  return Array.isArray(d.results) ? (d.results as StoredAttempt[]).at(-1) : undefined;
+}
