@@ -80,7 +80,8 @@ const TASK_TRANSITIONS: Table<AtomState> = {
   FAILURE: ['REVERTING'],
   REVERTING: ['REVERTED', 'REVERT_FAILURE'],
   REVERTED: ['PENDING'],
-  REVERT_FAILURE: [],
+  // Not in TaskFlow: running a FAILURE'd engine again retries its failed reverts.
+  REVERT_FAILURE: ['REVERTING'],
   RETRYING: [],
   IGNORE: ['PENDING'],
 };

@@ -1,0 +1,48 @@
+/**
+ * Executors run atom jobs; they never see the graph or storage. Serial and parallel engines differ
+ * only here (a distributed engine is one more executor). A job is a closure made by the machine
+ * that calls `execute`/`revert` with its arguments and context; the executor reports each outcome
+ * through `post`, which wakes the machine.
+ */
+export interface Job {
+  readonly atom: number;
+  readonly kind: 'execute' | 'revert';
+  readonly run: () => unknown;
+}
+
+export interface Completion {
+  readonly job: Job;
+  readonly ok: boolean;
+  /** The returned value (ok) or the thrown value (not ok). */
+  readonly value: unknown;
+}
+
+export interface Executor {
+  /** 'serial' | 'parallel' | ... */
+  readonly kind: string;
+  /** How many jobs may be running at once. */
+  readonly capacity: number;
+  /** Starts (or queues, for a serial batch) a job; outcomes arrive through `post`. */
+  start(job: Job): void;
+}
+
+export type Post = (completions: Completion[]) => void;
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** Runs one job to its outcome; a synchronous job completes without an extra tick. */
+export function runJob(job: Job): Completion | Promise<Completion> {
+  let v: unknown;
+  try {
+    v = job.run();
+  } catch (e) {
+    return { job, ok: false, value: e };
+  }
+  if (!isThenable(v)) return { job, ok: true, value: v };
+  return Promise.resolve(v).then(
+    (value) => ({ job, ok: true, value }),
+    (value: unknown) => ({ job, ok: false, value }),
+  );
+}

@@ -1,0 +1,108 @@
+/**
+ * Engine options: one typed object, validated once into a frozen internal form. Unknown keys and
+ * bad values are refused with an `InvariantViolation` naming the option.
+ */
+import { InvariantViolation } from '../lib/errors.js';
+import type { Backend } from '../persistence/backend.js';
+import type { FlowDetail, IdGenerator, LogBook } from '../persistence/models.js';
+import { systemClock, type Clock } from './runtime/clock.js';
+
+export type EngineKind = 'serial' | 'parallel' | 'worker';
+
+export interface LoadOptions {
+  /** 'serial' (default), 'parallel' or 'worker'; defaults to `process.env.ATOMFLOW_ENGINE`, else 'serial'. */
+  engine?: EngineKind;
+  /** Initial values, persisted with the run; they beat atom outputs of the same name. */
+  store?: Readonly<Record<string, unknown>>;
+  /** Where the run is persisted (default: a new in-memory backend). */
+  backend?: Backend;
+  /** Parallel engine: atoms running at once (default 8). */
+  maxWorkers?: number;
+  /** 'revert' (default) reverts on failure; 'halt' (TaskFlow's never_resolve) stops un-reverted. */
+  onFailure?: 'revert' | 'halt';
+  /** 'subflow' (default) or 'defer-to-parent' (TaskFlow's defer_reverts). */
+  revertScope?: 'subflow' | 'defer-to-parent';
+  /** The LogBook (or its uuid) to add the run's FlowDetail to. */
+  book?: LogBook | string;
+  /** A stored FlowDetail (or its uuid) to continue. */
+  flowDetail?: FlowDetail | string;
+  /** Extra FlowDetail meta for a new run (e.g. how to rebuild the flow). */
+  meta?: Readonly<Record<string, unknown>>;
+  /** Time source for retry backoff (tests inject a manual clock). */
+  clock?: Clock;
+  /** Random source for backoff jitter. */
+  random?: () => number;
+  /** Id generator for new records. */
+  ids?: IdGenerator;
+}
+
+export interface ResolvedOptions {
+  readonly engine: EngineKind;
+  readonly store: Readonly<Record<string, unknown>> | undefined;
+  readonly backend: Backend | undefined;
+  readonly maxWorkers: number;
+  readonly onFailure: 'revert' | 'halt';
+  readonly revertScope: 'subflow' | 'defer-to-parent';
+  readonly book: LogBook | string | undefined;
+  readonly flowDetail: FlowDetail | string | undefined;
+  readonly meta: Readonly<Record<string, unknown>>;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly ids: IdGenerator | undefined;
+}
+
+const KEYS = new Set(['engine', 'store', 'backend', 'maxWorkers', 'onFailure', 'revertScope', 'book', 'flowDetail', 'meta', 'clock', 'random', 'ids']);
+
+function fail(option: string, what: string): InvariantViolation {
+  return new InvariantViolation(`engine option '${option}' ${what}`, { option });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
+  if (!isRecord(options as unknown)) throw new InvariantViolation('load() options must be an object');
+  for (const k of Object.keys(options)) if (!KEYS.has(k)) throw fail(k, `is unknown (known: ${[...KEYS].join(', ')})`);
+  const engine = options.engine ?? (process.env.ATOMFLOW_ENGINE as EngineKind | undefined) ?? 'serial';
+  if (engine !== 'serial' && engine !== 'parallel' && engine !== 'worker') {
+    throw fail('engine', `must be 'serial', 'parallel' or 'worker', not ${JSON.stringify(engine)}`);
+  }
+  if (engine === 'worker') throw fail('engine', "'worker' (the distributed engine) is not available yet; use 'serial' or 'parallel'");
+  if (options.store !== undefined && !isRecord(options.store)) throw fail('store', 'must be an object of values keyed by name');
+  const b = options.backend as unknown;
+  if (b !== undefined && (!isRecord(b) || typeof (b as { commit?: unknown }).commit !== 'function')) {
+    throw fail('backend', 'must be a persistence backend (see openBackend())');
+  }
+  const maxWorkers = options.maxWorkers ?? 8;
+  if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw fail('maxWorkers', `must be an integer >= 1, not ${JSON.stringify(maxWorkers)}`);
+  const onFailure = options.onFailure ?? 'revert';
+  if (onFailure !== 'revert' && onFailure !== 'halt') throw fail('onFailure', `must be 'revert' or 'halt', not ${JSON.stringify(onFailure)}`);
+  const revertScope = options.revertScope ?? 'subflow';
+  if (revertScope !== 'subflow' && revertScope !== 'defer-to-parent') {
+    throw fail('revertScope', `must be 'subflow' or 'defer-to-parent', not ${JSON.stringify(revertScope)}`);
+  }
+  for (const k of ['book', 'flowDetail'] as const) {
+    const v = options[k] as unknown;
+    if (v !== undefined && typeof v !== 'string' && !(isRecord(v) && typeof v.uuid === 'string')) throw fail(k, 'must be a uuid string or a stored record');
+  }
+  if (options.meta !== undefined && !isRecord(options.meta)) throw fail('meta', 'must be an object');
+  const clock = options.clock ?? systemClock;
+  if (typeof clock.now !== 'function' || typeof clock.setTimer !== 'function') throw fail('clock', 'must have now() and setTimer()');
+  if (options.random !== undefined && typeof options.random !== 'function') throw fail('random', 'must be a function');
+  if (options.ids !== undefined && typeof options.ids !== 'function') throw fail('ids', 'must be a function');
+  return Object.freeze({
+    engine,
+    store: options.store,
+    backend: options.backend,
+    maxWorkers,
+    onFailure,
+    revertScope,
+    book: options.book,
+    flowDetail: options.flowDetail,
+    meta: Object.freeze({ ...(options.meta ?? {}) }),
+    clock,
+    random: options.random ?? Math.random,
+    ids: options.ids,
+  });
+}

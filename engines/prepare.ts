@@ -1,0 +1,108 @@
+/**
+ * Prepare: match the compiled atoms with their stored details (by name) or create new ones, and
+ * make sure the LogBook and FlowDetail are stored. A fresh run is built without I/O (so `load()`
+ * can stay synchronous); continuing a stored run reads it from the backend.
+ */
+import createDebug from 'debug';
+import { IncompatibleVersion, NotFound } from '../lib/errors.js';
+import type { Backend } from '../persistence/backend.js';
+import {
+  bookWithFlow,
+  createAtomDetail,
+  createFlowDetail,
+  createLogBook,
+  updateFlow,
+  type AtomDetail,
+  type FlowDetail,
+  type IdGenerator,
+  type LogBook,
+} from '../persistence/models.js';
+import type { Compilation } from './compiler/compile.js';
+import { Storage } from './runtime/storage.js';
+
+const log = createDebug('atomflow:storage');
+
+function freshDetails(c: Compilation, ids: IdGenerator | undefined): AtomDetail[] {
+  const now = Date.now();
+  return c.atoms.map((a) => createAtomDetail({ name: a.name, kind: a.kind, version: a.atom.version, now, ...(ids ? { uuid: ids() } : {}) }));
+}
+
+export interface FreshRun {
+  readonly storage: Storage;
+  /** Whether the book itself must be created (not just the flow detail added to it). */
+  readonly bookUuid: string;
+}
+
+/** A new run: a FlowDetail (in the given or a new LogBook) with every atom PENDING. */
+export function freshStorage(
+  c: Compilation,
+  backend: Backend,
+  fields: { book: LogBook | string | undefined; store: Readonly<Record<string, unknown>> | undefined; meta: Readonly<Record<string, unknown>>; ids: IdGenerator | undefined },
+): Storage {
+  const idOpt = fields.ids ? { uuid: fields.ids() } : {};
+  const book =
+    typeof fields.book === 'object'
+      ? fields.book
+      : createLogBook({ name: c.rootName, ...(typeof fields.book === 'string' ? { uuid: fields.book } : idOpt) });
+  const flow = createFlowDetail({
+    name: c.rootName,
+    meta: { ...fields.meta, store: { ...(fields.store ?? {}) } },
+    ...(fields.ids ? { uuid: fields.ids() } : {}),
+  });
+  return new Storage(c, backend, book, flow, freshDetails(c, fields.ids));
+}
+
+/** Stores the run's LogBook, FlowDetail and atom details (merging with what is stored). */
+export async function persistFresh(storage: Storage): Promise<void> {
+  const fd = updateFlow(storage.flow, { atomDetails: Object.freeze([...storage.details]) });
+  storage.book = bookWithFlow(storage.book, fd);
+  await storage.backend.saveLogBook(storage.book);
+}
+
+/** Continues a stored run: its details matched to the compiled atoms by name. */
+export async function storedStorage(
+  c: Compilation,
+  backend: Backend,
+  flowRef: FlowDetail | string,
+  fields: { store: Readonly<Record<string, unknown>> | undefined; ids: IdGenerator | undefined; book: LogBook | string | undefined },
+): Promise<Storage> {
+  const uuid = typeof flowRef === 'string' ? flowRef : flowRef.uuid;
+  let stored: FlowDetail;
+  let book: LogBook;
+  try {
+    stored = await backend.getFlowDetail(uuid);
+    book = await backend.getLogBook(await backend.getBookUuidOfFlow(uuid), { lazy: true });
+  } catch (e) {
+    if (!(e instanceof NotFound) || typeof flowRef === 'string') {
+      if (e instanceof NotFound) throw new NotFound(`no stored flow detail '${uuid}' in the ${backend.kind} backend`, uuid);
+      throw e;
+    }
+    // A FlowDetail record that was never stored: store it (in its book) and continue from it.
+    stored = flowRef;
+    book = typeof fields.book === 'object' ? fields.book : createLogBook({ name: c.rootName, ...(typeof fields.book === 'string' ? { uuid: fields.book } : {}) });
+    await backend.saveLogBook(bookWithFlow(book, stored));
+  }
+  const byName = new Map(stored.atomDetails.map((d) => [d.name, d]));
+  const fresh: AtomDetail[] = [];
+  const details = c.atoms.map((a) => {
+    const d = byName.get(a.name);
+    if (d === undefined || d.kind !== a.kind) {
+      const created = createAtomDetail({ name: a.name, kind: a.kind, version: a.atom.version, ...(fields.ids ? { uuid: fields.ids() } : {}) });
+      fresh.push(created);
+      return created;
+    }
+    byName.delete(a.name);
+    if (d.version !== a.atom.version && d.state !== 'PENDING') throw new IncompatibleVersion(a.name, d.version, a.atom.version);
+    return d;
+  });
+  let flow = updateFlow(stored, { atomDetails: Object.freeze([]) });
+  if (fields.store !== undefined) {
+    const merged = { ...((flow.meta.store as Record<string, unknown> | undefined) ?? {}), ...fields.store };
+    flow = updateFlow(flow, { meta: Object.freeze({ ...flow.meta, store: merged }) });
+  }
+  const storage = new Storage(c, backend, book, flow, details);
+  storage.orphans = [...byName.values()];
+  if (storage.orphans.length > 0) log('flow %s: %d stored atoms are no longer in the flow: %o', uuid, storage.orphans.length, storage.orphans.map((d) => d.name));
+  if (fresh.length > 0 || fields.store !== undefined) await backend.commit(uuid, { flow, atoms: fresh });
+  return storage;
+}

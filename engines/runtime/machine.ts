@@ -1,0 +1,663 @@
+/**
+ * The loop: RESUMING → SCHEDULING → WAITING → ANALYZING → … → SUCCESS | REVERTED | FAILURE |
+ * SUSPENDED. `step(state)` does the work of one state and returns the next (declared in
+ * `NEXT`). Outcomes are applied one at a time by this single writer; each step's writes are
+ * committed together and its events emitted after the commit. Executors only run jobs.
+ */
+import createDebug from 'debug';
+import os from 'node:os';
+import { type AtomContext, type RevertContext } from '../../lib/atom.js';
+import { AtomflowError, InvalidStateTransition, StorageFailure, WrappedFailure } from '../../lib/errors.js';
+import { Failure } from '../../lib/failure.js';
+import { Heap } from '../../lib/heap.js';
+import { History, Retry } from '../../lib/retry.js';
+import { flowTransition, type EngineState, type FlowState } from '../../lib/states.js';
+import type { Task } from '../../lib/task.js';
+import type { StoredAttempt } from '../../persistence/models.js';
+import type { Completion, Executor, Job } from '../executors/executor.js';
+import type { Clock } from './clock.js';
+import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
+import type { Runtime, StartEntry } from './runtime.js';
+import { historyOf } from './storage.js';
+
+const log = createDebug('atomflow:engine');
+
+export interface MachineOptions {
+  readonly onFailure: 'revert' | 'halt';
+  readonly revertScope: 'subflow' | 'defer-to-parent';
+  readonly signal: AbortSignal | undefined;
+  readonly clock: Clock;
+  readonly random: () => number;
+}
+
+/** What the loop may do next from each state (the machine's table). */
+export const NEXT: Readonly<Record<EngineState, readonly EngineState[]>> = {
+  RESUMING: ['SCHEDULING'],
+  SCHEDULING: ['WAITING'],
+  WAITING: ['ANALYZING'],
+  ANALYZING: ['SCHEDULING', 'WAITING', 'SUCCESS', 'REVERTED', 'FAILURE', 'SUSPENDED'],
+  SUCCESS: [],
+  REVERTED: [],
+  FAILURE: [],
+  SUSPENDED: [],
+};
+
+type Note = { readonly kind: 'progress'; readonly atom: number; readonly progress: number; readonly details?: Readonly<Record<string, unknown>> } | { readonly kind: 'wake' };
+
+const NEVER = new AbortController().signal;
+const HOST = os.hostname();
+
+export class Machine {
+  readonly #rt: Runtime;
+  readonly #o: MachineOptions;
+  readonly #executor: Executor;
+  readonly #inflight: Uint8Array;
+  #running = 0;
+  #completions: Completion[] = [];
+  #notes: Note[] = [];
+  #wake: (() => void) | undefined;
+  #stop: 'none' | 'suspend' | 'fail' = 'none';
+  /** Errors that end the run in FAILURE: revert failures, engine errors, halted failures. */
+  readonly #retained: unknown[] = [];
+  #storageBroken: StorageFailure | undefined;
+  readonly #rerevert = new Set<number>();
+  readonly #queued: Uint8Array;
+  readonly #toExecute: Heap<number>;
+  readonly #toRevert: Heap<number>;
+  readonly #failures = new Map<string, Failure>();
+  #failureSnapshot: Readonly<Record<string, Failure>> | undefined;
+  readonly #plannedDelay = new Map<number, number>();
+  readonly #timers = new Map<number, () => void>();
+  readonly #view: ReadView;
+  #offAbort: (() => void) | undefined;
+
+  constructor(rt: Runtime, makeExecutor: (post: (c: Completion[]) => void) => Executor, options: MachineOptions) {
+    this.#rt = rt;
+    this.#o = options;
+    const n = rt.c.atoms.length;
+    this.#inflight = new Uint8Array(n);
+    this.#queued = new Uint8Array(n);
+    this.#executor = makeExecutor((cs) => {
+      for (const c of cs) this.#completions.push(c);
+      this.#poke();
+    });
+    const atoms = rt.c.atoms;
+    // Priority first (higher first), then flow order: earlier first to execute, later first to revert.
+    this.#toExecute = new Heap<number>((a, b) => atoms[a]!.priority > atoms[b]!.priority || (atoms[a]!.priority === atoms[b]!.priority && a < b));
+    this.#toRevert = new Heap<number>((a, b) => atoms[a]!.priority > atoms[b]!.priority || (atoms[a]!.priority === atoms[b]!.priority && a > b));
+    this.#view = rt;
+  }
+
+  get stopping(): boolean {
+    return this.#stop !== 'none';
+  }
+
+  #poke(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  /** Asks the run to stop: nothing new starts, in-flight work finishes. */
+  suspend(): void {
+    if (this.#stop !== 'none') return;
+    this.#stop = 'suspend';
+    this.#setFlowState('SUSPENDING');
+    this.#notes.push({ kind: 'wake' });
+    this.#poke();
+  }
+
+  // ---- the loop ---------------------------------------------------------------------------
+
+  step(state: EngineState): EngineState | Promise<EngineState> {
+    switch (state) {
+      case 'RESUMING':
+        return this.#resuming();
+      case 'SCHEDULING':
+        return this.#scheduling();
+      case 'WAITING':
+        return this.#waiting();
+      case 'ANALYZING':
+        return this.#analyzing();
+      case 'SUCCESS':
+      case 'REVERTED':
+      case 'FAILURE':
+      case 'SUSPENDED':
+        return state;
+      default: {
+        const never: never = state;
+        return never;
+      }
+    }
+  }
+
+  #resuming(): EngineState {
+    const signal = this.#o.signal;
+    if (signal) {
+      if (signal.aborted) this.#stop = 'suspend';
+      else {
+        const onAbort = () => this.suspend();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.#offAbort = () => signal.removeEventListener('abort', onAbort);
+      }
+    }
+    const rt = this.#rt;
+    const stored = rt.storage.flow.state ?? 'PENDING';
+    if (stored === 'RUNNING' || stored === 'SUSPENDING') {
+      this.#setFlowState('RESUMING');
+      this.#setFlowState('SUSPENDED');
+    }
+    this.#setFlowState('RUNNING');
+    if (this.#stop === 'suspend') this.#setFlowState('SUSPENDING');
+    const n = rt.c.atoms.length;
+    for (let i = 0; i < n; i++) {
+      const d = rt.detail(i);
+      if (d.failure) this.#failures.set(d.name, d.failure);
+      if (d.state === 'REVERT_FAILURE') this.#rerevert.add(i);
+    }
+    for (const d of rt.storage.orphans) if (d.failure) this.#failures.set(d.name, d.failure);
+    // Failures stored but never resolved (a crash came first): resolve them now, or (halt) run again.
+    for (let i = 0; i < n; i++) {
+      const d = rt.detail(i);
+      if (d.state !== 'FAILURE' || d.intention !== 'EXECUTE' || d.failure === null) continue;
+      if (this.#o.onFailure === 'halt') {
+        this.#failures.delete(d.name);
+        rt.resetAtom(i);
+      } else this.#resolve(i, d.failure);
+    }
+    return 'SCHEDULING';
+  }
+
+  async #scheduling(): Promise<EngineState> {
+    if (this.#stop === 'none') {
+      const cap = this.#executor.capacity;
+      while (this.#running + this.#startedThisStep < cap && this.#stop === 'none') {
+        const i = this.#nextReady();
+        if (i === undefined) break;
+        this.#act(i);
+      }
+    }
+    this.#startedThisStep = 0;
+    await this.#commit();
+    return 'WAITING';
+  }
+
+  #startedThisStep = 0;
+
+  async #waiting(): Promise<EngineState> {
+    for (;;) {
+      if (this.#completions.length > 0) break;
+      if (this.#notes.length > 0) {
+        this.#applyNotes();
+        await this.#commit();
+        continue;
+      }
+      if (this.#running === 0 && (this.#timers.size === 0 || this.#stop !== 'none')) break;
+      if (this.#running === 0 && this.#timers.size > 0 && this.#hasReady()) break;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    return 'ANALYZING';
+  }
+
+  async #analyzing(): Promise<EngineState> {
+    if (this.#notes.length > 0) this.#applyNotes();
+    const done = this.#completions;
+    this.#completions = [];
+    for (const c of done) this.#complete(c);
+    if (this.#stop === 'none' && this.#hasReady()) return 'SCHEDULING';
+    if (this.#running > 0 || (this.#stop === 'none' && this.#timers.size > 0)) {
+      await this.#commit();
+      return 'WAITING';
+    }
+    return this.#finish();
+  }
+
+  async #finish(): Promise<EngineState> {
+    this.#offAbort?.();
+    for (const cancel of this.#timers.values()) cancel();
+    this.#timers.clear();
+    const rt = this.#rt;
+    let final: 'SUCCESS' | 'REVERTED' | 'FAILURE' | 'SUSPENDED';
+    if (this.#retained.length > 0 || this.#storageBroken) final = 'FAILURE';
+    else {
+      let anyReady = false;
+      let allDone = true;
+      for (let i = 0; i < rt.c.atoms.length; i++) {
+        if (!anyReady && readiness(this.#view, i, false, this.#rerevert.has(i)) !== 'none') anyReady = true;
+        const s = rt.detail(i).state;
+        if (s !== 'SUCCESS' && s !== 'IGNORE') allDone = false;
+      }
+      final = anyReady ? 'SUSPENDED' : allDone ? 'SUCCESS' : 'REVERTED';
+    }
+    this.#setFlowState(final);
+    await this.#commit();
+    log('flow %s ended %s', rt.storage.flow.name, final);
+    return final;
+  }
+
+  /** The error `run()` rejects with after FAILURE or REVERTED. */
+  outcome(final: EngineState): unknown {
+    if (this.#storageBroken) return this.#storageBroken;
+    if (final === 'FAILURE') {
+      const engineErrors = this.#retained.filter((e) => !(e instanceof Failure));
+      if (engineErrors.length > 0) return engineErrors[0];
+      return errorOf(this.#retained as Failure[]);
+    }
+    if (final === 'REVERTED') {
+      const failures = [...this.#failures.values()];
+      return failures.length > 0 ? errorOf(failures) : new AtomflowError(`flow '${this.#rt.storage.flow.name}' was reverted`);
+    }
+    return undefined;
+  }
+
+  // ---- scheduling ---------------------------------------------------------------------------
+
+  #readiness(i: number) {
+    return readiness(this.#view, i, this.#inflight[i] === 1, this.#rerevert.has(i));
+  }
+
+  #collect(): void {
+    for (const i of this.#rt.takeTouched()) {
+      if (this.#queued[i] === 1) continue;
+      const r = this.#readiness(i);
+      if (r === 'none') continue;
+      this.#queued[i] = 1;
+      (r === 'execute' ? this.#toExecute : this.#toRevert).push(i);
+    }
+  }
+
+  /** The next atom to act on (reverts and retries before executions), dropping stale entries. */
+  #peekReady(take: boolean): number | undefined {
+    this.#collect();
+    for (const heap of [this.#toRevert, this.#toExecute]) {
+      for (;;) {
+        const i = heap.peek();
+        if (i === undefined) break;
+        const r = this.#readiness(i);
+        const valid = r !== 'none' && (r === 'execute') === (heap === this.#toExecute) && !this.#delayed(i);
+        if (valid && !take) return i;
+        heap.pop();
+        this.#queued[i] = 0;
+        if (valid) return i;
+        if (r !== 'none' && !this.#delayed(i)) {
+          // Its kind of readiness changed: queue it where it now belongs.
+          this.#queued[i] = 1;
+          (r === 'execute' ? this.#toExecute : this.#toRevert).push(i);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  #hasReady(): boolean {
+    return this.#peekReady(false) !== undefined;
+  }
+
+  #nextReady(): number | undefined {
+    return this.#peekReady(true);
+  }
+
+  /** A retry waiting out its backoff: arm a timer (once) and skip it until then. */
+  #delayed(i: number): boolean {
+    const at = this.#rt.detail(i).meta.retryAt;
+    if (typeof at !== 'number' || this.#rt.detail(i).state !== 'RETRYING') return false;
+    const wait = at - this.#o.clock.now();
+    if (wait <= 0) return false;
+    if (!this.#timers.has(i)) {
+      const cancel = this.#o.clock.setTimer(wait, () => {
+        this.#timers.delete(i);
+        this.#rt.touch(i);
+        this.#notes.push({ kind: 'wake' });
+        this.#poke();
+      });
+      this.#timers.set(i, cancel);
+    }
+    return true;
+  }
+
+  #act(i: number): void {
+    const kind = readiness(this.#view, i, false, this.#rerevert.has(i));
+    switch (kind) {
+      case 'retry':
+        this.#retry(i);
+        return;
+      case 'revert':
+        this.#startRevert(i);
+        return;
+      case 'execute': {
+        const depth = decide(this.#view, i, (s) => this.#rt.storage.details[s]!.results);
+        if (depth !== undefined) {
+          for (const a of ignoredBy(this.#rt.c, i, depth)) {
+            const d = this.#rt.detail(a);
+            if (d.state === 'PENDING') this.#rt.write(a, { state: 'IGNORE', intention: 'IGNORE' });
+          }
+          return;
+        }
+        this.#startExecute(i);
+        return;
+      }
+      case 'none':
+        return;
+      default: {
+        const never: never = kind;
+        return never;
+      }
+    }
+  }
+
+  #ctx(i: number, signal: AbortSignal): AtomContext {
+    return {
+      name: this.#rt.c.atoms[i]!.name,
+      signal,
+      progress: (fraction: number, details?: Readonly<Record<string, unknown>>) => {
+        const p = typeof fraction === 'number' && Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+        this.#notes.push(details === undefined ? { kind: 'progress', atom: i, progress: p } : { kind: 'progress', atom: i, progress: p, details });
+        this.#poke();
+      },
+    };
+  }
+
+  #begin(i: number, job: Job, changes: Parameters<Runtime['write']>[1]): void {
+    const rt = this.#rt;
+    const prev = rt.detail(i);
+    const outer = rt.queue;
+    rt.queue = [];
+    rt.write(i, changes);
+    rt.report('progress', () => ({ name: prev.name, progress: 0 }));
+    const entry: StartEntry = { kind: 'start', atom: i, prev, events: rt.queue as StartEntry['events'], job };
+    rt.queue = outer;
+    rt.queue.push(entry);
+    this.#inflight[i] = 1;
+    this.#startedThisStep++;
+  }
+
+  #startExecute(i: number): void {
+    const rt = this.#rt;
+    const ca = rt.c.atoms[i]!;
+    let args: Record<string, unknown>;
+    try {
+      args = rt.storage.argsFor(i, ca.atom.executeArgs);
+    } catch (e) {
+      this.#retain(e);
+      return;
+    }
+    const signal = this.#o.signal ?? NEVER;
+    const ctx = this.#ctx(i, signal);
+    const atom = ca.atom;
+    const d = rt.detail(i);
+    const run =
+      atom instanceof Retry
+        ? () => atom.execute(historyOf(d), args, ctx)
+        : () => (atom as Task).execute(args, ctx);
+    const now = Date.now();
+    const { retryAt: _done, ...meta } = d.meta;
+    this.#begin(i, { atom: i, kind: 'execute', run }, {
+      state: 'RUNNING',
+      meta: { ...meta, progress: 0, execution: { hostname: HOST, pid: process.pid, executeStartedAt: now } },
+    });
+  }
+
+  #startRevert(i: number): void {
+    const rt = this.#rt;
+    const ca = rt.c.atoms[i]!;
+    const d = rt.detail(i);
+    let args: Record<string, unknown>;
+    try {
+      args = rt.storage.argsFor(i, ca.atom.revertArgs);
+    } catch (e) {
+      // A revert that cannot get its arguments has failed.
+      const failure = Failure.from(e);
+      rt.write(i, { state: 'REVERTING' });
+      rt.write(i, { state: 'REVERT_FAILURE', revertFailure: failure, revertResults: undefined }, { failure });
+      this.#retain(failure);
+      return;
+    }
+    // Reverts are shielded from the run's abort: their signal never aborts.
+    const base = this.#ctx(i, NEVER);
+    const atom = ca.atom;
+    let run: () => unknown;
+    if (atom instanceof Retry) {
+      const history = historyOf(d);
+      const ctx = { ...base, flowFailures: this.#flowFailures() };
+      run = () => atom.revert(history, args, ctx);
+    } else {
+      const ctx: RevertContext = { ...base, result: d.failure ?? d.results, flowFailures: this.#flowFailures() };
+      run = () => (atom as Task).revert(args, ctx);
+    }
+    this.#rerevert.delete(i);
+    this.#begin(i, { atom: i, kind: 'revert', run }, {
+      state: 'REVERTING',
+      meta: { ...d.meta, progress: 0, execution: { ...d.meta.execution, hostname: HOST, pid: process.pid, revertStartedAt: Date.now() } },
+    });
+  }
+
+  #flowFailures(): Readonly<Record<string, Failure>> {
+    if (this.#failureSnapshot === undefined) this.#failureSnapshot = Object.freeze(Object.fromEntries(this.#failures));
+    return this.#failureSnapshot;
+  }
+
+  /** RETRY: the subflow has been reverted; reset it and run the retry again. */
+  #retry(r: number): void {
+    const rt = this.#rt;
+    const d = rt.detail(r);
+    const retry = rt.c.atoms[r]!.atom as Retry;
+    const delay = this.#plannedDelay.get(r) ?? retry.delayBefore(historyOf(d).length, this.#o.random);
+    this.#plannedDelay.delete(r);
+    const meta = delay > 0 ? { ...d.meta, retryAt: this.#o.clock.now() + delay } : d.meta;
+    if (d.state !== 'RETRYING') rt.write(r, { state: 'RETRYING', intention: 'EXECUTE', meta });
+    else rt.write(r, { intention: 'EXECUTE', meta });
+    for (const a of rt.downstream(r)) {
+      const ad = rt.detail(a);
+      if (ad.failure) {
+        this.#failures.delete(ad.name);
+        this.#failureSnapshot = undefined;
+      }
+      rt.resetAtom(a);
+    }
+  }
+
+  async #commit(): Promise<void> {
+    const rt = this.#rt;
+    const toStart: StartEntry[] = [];
+    const calledOff: StartEntry[] = [];
+    while (rt.queue.length > 0 || rt.storage.hasPendingWrites) {
+      if (this.#storageBroken) {
+        rt.queue = [];
+        break;
+      }
+      try {
+        await rt.storage.flush();
+      } catch (e) {
+        this.#storageBroken = e instanceof StorageFailure ? e : new StorageFailure(`could not store the run: ${(e as Error)?.message ?? e}`, { cause: e });
+        this.#stop = 'fail';
+        calledOff.push(...toStart.splice(0));
+        for (const q of rt.queue) if (q.kind === 'start') calledOff.push(q);
+        rt.queue = [];
+        break;
+      }
+      const q = rt.queue;
+      rt.queue = [];
+      for (const entry of q) {
+        if (entry.kind === 'event') {
+          this.#emit(entry);
+        } else if (this.#stop !== 'none') {
+          calledOff.push(entry);
+        } else {
+          for (const e of entry.events) this.#emit(e);
+          toStart.push(entry);
+        }
+      }
+      if (calledOff.length > 0 && !this.#storageBroken) {
+        for (const s of calledOff.splice(0)) {
+          this.#inflight[s.atom] = 0;
+          rt.restore(s.atom, s.prev);
+        }
+      }
+    }
+    for (const s of calledOff) this.#inflight[s.atom] = 0;
+    for (const s of toStart) {
+      this.#running++;
+      this.#executor.start(s.job as Job);
+    }
+  }
+
+  #emit(entry: { event: string; payload: unknown }): void {
+    (this.#rt.events.emit as (e: string, p: unknown) => void)(entry.event, entry.payload);
+  }
+
+  #setFlowState(to: FlowState): void {
+    const storage = this.#rt.storage;
+    const from = storage.flow.state ?? 'PENDING';
+    const t = flowTransition(from, to);
+    if (t === 'ignore') return;
+    if (t === 'invalid') throw new InvalidStateTransition(`flow '${storage.flow.name}'`, from, to);
+    storage.setFlow({ state: to });
+    this.#rt.report('flow', () => ({ name: storage.flow.name, state: to, previousState: from, flowUuid: storage.flow.uuid }));
+  }
+
+  #retain(error: unknown): void {
+    this.#retained.push(error);
+    this.#stop = 'fail';
+  }
+
+  // ---- analysis -----------------------------------------------------------------------------
+
+  #applyNotes(): void {
+    const notes = this.#notes;
+    this.#notes = [];
+    const rt = this.#rt;
+    for (const note of notes) {
+      if (note.kind !== 'progress') continue;
+      const d = rt.detail(note.atom);
+      if (d.state !== 'RUNNING' && d.state !== 'REVERTING') continue;
+      const progressDetails = note.details === undefined ? null : { atProgress: note.progress, details: { ...note.details } };
+      rt.write(note.atom, { meta: { ...d.meta, progress: note.progress, progressDetails } });
+      rt.report('progress', () => ({ name: d.name, progress: note.progress, ...(note.details ? { details: note.details } : {}) }));
+    }
+  }
+
+  #complete(c: Completion): void {
+    const i = c.job.atom;
+    this.#inflight[i] = 0;
+    this.#running--;
+    if (c.job.kind === 'execute') {
+      if (c.ok) this.#executed(i, c.value);
+      else this.#executeFailed(i, c.value);
+    } else if (c.ok) this.#reverted(i, c.value);
+    else this.#revertFailed(i, c.value);
+  }
+
+  #executed(i: number, value: unknown): void {
+    const rt = this.#rt;
+    const d = rt.detail(i);
+    const meta = { ...d.meta, progress: 1, execution: { ...d.meta.execution, executeEndedAt: Date.now() } };
+    if (d.kind === 'retry') {
+      const results: readonly StoredAttempt[] = Object.freeze([...(d.results as StoredAttempt[]), Object.freeze({ value, failures: Object.freeze({}) })]);
+      rt.write(i, { state: 'SUCCESS', results, failure: null, meta }, { result: value });
+    } else {
+      rt.write(i, { state: 'SUCCESS', results: value, failure: null, meta }, { result: value });
+    }
+    rt.report('progress', () => ({ name: d.name, progress: 1 }));
+  }
+
+  #interrupted(error: unknown): boolean {
+    const signal = this.#o.signal;
+    if (!signal?.aborted) return false;
+    return error === signal.reason || (error instanceof Error && error.name === 'AbortError');
+  }
+
+  #executeFailed(i: number, error: unknown): void {
+    const rt = this.#rt;
+    if (this.#interrupted(error)) {
+      // Interrupted, not failed: it stays RUNNING (as after a crash) and runs again on resume.
+      log('atom %s interrupted by abort', rt.c.atoms[i]!.name);
+      return;
+    }
+    const failure = Failure.from(error);
+    const d = rt.detail(i);
+    const meta = { ...d.meta, execution: { ...d.meta.execution, executeEndedAt: Date.now() } };
+    rt.write(i, { state: 'FAILURE', failure, results: d.kind === 'retry' ? d.results : undefined, meta }, { failure });
+    this.#failures.set(d.name, failure);
+    this.#failureSnapshot = undefined;
+    if (this.#o.onFailure === 'halt') {
+      this.#retain(failure);
+      return;
+    }
+    this.#resolve(i, failure);
+  }
+
+  #resolve(i: number, failure: Failure): void {
+    const rt = this.#rt;
+    const decisions: DecisionRecord[] = [];
+    let strategy;
+    try {
+      strategy = resolveFailure(
+        rt.c,
+        i,
+        failure,
+        {
+          deferToParent: this.#o.revertScope === 'defer-to-parent',
+          recordFailure: (r, atomName, f) => {
+            const rd = rt.detail(r);
+            const attempts = [...(rd.results as StoredAttempt[])];
+            const last = attempts.pop() ?? { value: undefined, failures: {} };
+            attempts.push(Object.freeze({ value: last.value, failures: Object.freeze({ ...last.failures, [atomName]: f }) }));
+            rt.write(r, { results: Object.freeze(attempts) });
+            return new History(attempts, rd.failure ?? undefined);
+          },
+          ask: (r, history) => {
+            const retry = rt.c.atoms[r]!.atom as Retry;
+            return retry.onFailure(history, rt.storage.argsFor(r, retry.executeArgs));
+          },
+        },
+        decisions,
+      );
+    } catch (e) {
+      this.#retain(e);
+      return;
+    }
+    for (const rec of decisions) {
+      let delayMs: number | undefined;
+      if (rec.decision === 'RETRY') {
+        const retry = rt.c.atoms[rec.retry]!.atom as Retry;
+        delayMs = retry.delayBefore(rec.attempt, this.#o.random);
+        this.#plannedDelay.set(rec.retry, delayMs);
+      }
+      rt.report('retry', () => ({
+        name: rt.c.atoms[rec.retry]!.name,
+        decision: rec.decision,
+        attempt: rec.attempt,
+        failedAtom: rt.c.atoms[rec.failedAtom]!.name,
+        failure: rec.failure,
+        ...(delayMs !== undefined ? { delayMs } : {}),
+      }));
+    }
+    for (const [a, intention] of intentionsFor(strategy, this.#view, (r) => rt.downstream(r))) rt.setIntention(a, intention);
+  }
+
+  #reverted(i: number, value: unknown): void {
+    const rt = this.#rt;
+    const d = rt.detail(i);
+    const meta = { ...d.meta, progress: 1, execution: { ...d.meta.execution, revertEndedAt: Date.now() } };
+    const changes = { state: 'REVERTED' as const, revertResults: value, revertFailure: null, meta };
+    rt.write(i, d.kind === 'retry' ? { ...changes, results: Object.freeze([]) } : changes, { result: value });
+    rt.report('progress', () => ({ name: d.name, progress: 1 }));
+  }
+
+  #revertFailed(i: number, error: unknown): void {
+    const rt = this.#rt;
+    const failure = Failure.from(error);
+    const d = rt.detail(i);
+    const meta = { ...d.meta, execution: { ...d.meta.execution, revertEndedAt: Date.now() } };
+    rt.write(i, { state: 'REVERT_FAILURE', revertFailure: failure, revertResults: undefined, meta }, { failure });
+    this.#retain(failure);
+  }
+}
+
+function errorOf(failures: readonly Failure[]): unknown {
+  if (failures.length === 1) {
+    const f = failures[0]!;
+    return f.exception !== undefined ? f.exception : new WrappedFailure([f]);
+  }
+  return new WrappedFailure(failures);
+}

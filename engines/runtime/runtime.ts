@@ -1,0 +1,235 @@
+/**
+ * The runtime's "act" layer: the only writer of atom state. `write()` makes the new immutable
+ * record, hands it to storage (committed at the end of the step), keeps the readiness counters
+ * current and queues the event that reports it (emitted after the commit).
+ *
+ * Readiness is kept in counters so a step costs O(degree), never O(flow size):
+ * - `done[v]`: how many predecessors of v are done (SUCCESS/IGNORE, intention EXECUTE/IGNORE);
+ * - `busy[v]`: how many successors of v are not free (free = PENDING/REVERTED/IGNORE).
+ * Barrier nodes (joins between wide groups) are done when all their predecessors are, and free
+ * when all their successors are; changes pass through them.
+ */
+import type { AtomEvent, Emitter, EngineEvents } from '../../lib/events.js';
+import { InvalidStateTransition } from '../../lib/errors.js';
+import type { Failure } from '../../lib/failure.js';
+import { atomTransitionAllowed, type AtomState, type Intention } from '../../lib/states.js';
+import { updateAtom, type AtomDetail } from '../../persistence/models.js';
+import type { Compilation } from '../compiler/compile.js';
+import type { Storage } from './storage.js';
+
+export function isDone(d: AtomDetail): boolean {
+  return (d.state === 'SUCCESS' || d.state === 'IGNORE') && (d.intention === 'EXECUTE' || d.intention === 'IGNORE');
+}
+
+export function isFree(d: AtomDetail): boolean {
+  return d.state === 'PENDING' || d.state === 'REVERTED' || d.state === 'IGNORE';
+}
+
+export type EventEntry = {
+  [K in keyof EngineEvents]: { readonly kind: 'event'; readonly event: K; readonly payload: EngineEvents[K] };
+}[keyof EngineEvents];
+
+/** The start of a job: its events are emitted, and the job started, only if no stop was asked first. */
+export interface StartEntry {
+  readonly kind: 'start';
+  readonly atom: number;
+  /** The record before the start, restored if the start is called off. */
+  readonly prev: AtomDetail;
+  readonly events: readonly EventEntry[];
+  readonly job: unknown;
+}
+
+export type Queued = EventEntry | StartEntry;
+
+export class Runtime {
+  readonly c: Compilation;
+  readonly storage: Storage;
+  readonly events: Emitter<EngineEvents>;
+  readonly #atomCount: number;
+  readonly #done: Int32Array;
+  readonly #busy: Int32Array;
+  /** Atoms whose readiness may have changed since the scheduler last looked. */
+  #touched: number[] = [];
+  readonly #isTouched: Uint8Array;
+  /** Events of this step, emitted after the commit. */
+  queue: Queued[] = [];
+
+  constructor(storage: Storage, events: Emitter<EngineEvents>) {
+    this.c = storage.compilation;
+    this.storage = storage;
+    this.events = events;
+    this.#atomCount = this.c.atoms.length;
+    this.#done = new Int32Array(this.c.graph.nodeCount);
+    this.#busy = new Int32Array(this.c.graph.nodeCount);
+    this.#isTouched = new Uint8Array(this.#atomCount);
+    this.rebuild();
+  }
+
+  detail(i: number): AtomDetail {
+    return this.storage.details[i]!;
+  }
+
+  /** Recomputes every counter from the stored states (run start, after resets). */
+  rebuild(): void {
+    const { preds, succs, nodeCount } = this.c.graph;
+    const n = this.#atomCount;
+    this.#done.fill(0);
+    this.#busy.fill(0);
+    // Barriers depend on barriers only through atoms, so one pass per direction in node order
+    // is not enough in general; compute barrier status recursively with memo.
+    const doneMemo = new Int8Array(nodeCount).fill(-1);
+    const freeMemo = new Int8Array(nodeCount).fill(-1);
+    const nodeDone = (v: number): boolean => {
+      if (v < n) return isDone(this.detail(v));
+      if (doneMemo[v] === -1) doneMemo[v] = preds[v]!.every(nodeDone) ? 1 : 0;
+      return doneMemo[v] === 1;
+    };
+    const nodeFree = (v: number): boolean => {
+      if (v < n) return isFree(this.detail(v));
+      if (freeMemo[v] === -1) freeMemo[v] = succs[v]!.every(nodeFree) ? 1 : 0;
+      return freeMemo[v] === 1;
+    };
+    for (let v = 0; v < nodeCount; v++) {
+      let d = 0;
+      for (const p of preds[v]!) if (nodeDone(p)) d++;
+      this.#done[v] = d;
+      let b = 0;
+      for (const s of succs[v]!) if (!nodeFree(s)) b++;
+      this.#busy[v] = b;
+    }
+    this.#touched = [];
+    this.#isTouched.fill(0);
+    for (let i = 0; i < n; i++) this.touch(i);
+  }
+
+  predsDone(i: number): boolean {
+    return this.#done[i] === this.c.graph.preds[i]!.length;
+  }
+
+  succsFree(i: number): boolean {
+    return this.#busy[i] === 0;
+  }
+
+  touch(i: number): void {
+    if (this.#isTouched[i] === 0) {
+      this.#isTouched[i] = 1;
+      this.#touched.push(i);
+    }
+  }
+
+  /** Atoms touched since the last call. */
+  takeTouched(): number[] {
+    const t = this.#touched;
+    this.#touched = [];
+    for (const i of t) this.#isTouched[i] = 0;
+    return t;
+  }
+
+  #doneChanged(v: number, delta: 1 | -1): void {
+    const { preds, succs } = this.c.graph;
+    for (const s of succs[v]!) {
+      const before = this.#done[s] === preds[s]!.length;
+      this.#done[s]! += delta;
+      if (s < this.#atomCount) this.touch(s);
+      else if (before !== (this.#done[s] === preds[s]!.length)) this.#doneChanged(s, delta);
+    }
+  }
+
+  #freeChanged(v: number, delta: 1 | -1): void {
+    const { preds } = this.c.graph;
+    // delta is the change of "busy" contributed by v to its predecessors.
+    for (const p of preds[v]!) {
+      const before = this.#busy[p] === 0;
+      this.#busy[p]! += delta;
+      if (p < this.#atomCount) this.touch(p);
+      else if (before !== (this.#busy[p] === 0)) this.#freeChanged(p, delta);
+    }
+  }
+
+  /**
+   * Writes atom `i`'s new record. A state change is checked against the transition table (a
+   * forbidden one is an engine defect) and queues an atom event; an identity transition queues
+   * none.
+   */
+  write(i: number, changes: Partial<Omit<AtomDetail, 'format' | 'uuid' | 'name' | 'kind'>>, report?: { result?: unknown; failure?: Failure }): AtomDetail {
+    const before = this.detail(i);
+    const state = changes.state ?? before.state;
+    if (state !== before.state && !atomTransitionAllowed(before.kind, before.state, state)) {
+      throw new InvalidStateTransition(`atom '${before.name}'`, before.state, state);
+    }
+    const after = updateAtom(before, { ...changes, updatedAt: Date.now() });
+    this.storage.setAtom(i, after);
+    const wasDone = isDone(before);
+    const nowDone = isDone(after);
+    if (wasDone !== nowDone) this.#doneChanged(i, nowDone ? 1 : -1);
+    const wasFree = isFree(before);
+    const nowFree = isFree(after);
+    if (wasFree !== nowFree) this.#freeChanged(i, nowFree ? -1 : 1);
+    this.touch(i);
+    if (state !== before.state && this.events.has('atom')) {
+      const payload: AtomEvent = {
+        name: before.name,
+        kind: before.kind,
+        state,
+        previousState: before.state,
+        atomUuid: before.uuid,
+        flowUuid: this.storage.flow.uuid,
+        ...(report && 'result' in report ? { result: report.result } : {}),
+        ...(report?.failure ? { failure: report.failure } : {}),
+      };
+      this.queue.push({ kind: 'event', event: 'atom', payload });
+    }
+    return after;
+  }
+
+  setIntention(i: number, intention: Intention): void {
+    if (this.detail(i).intention !== intention) this.write(i, { intention });
+  }
+
+  /** Queues an event to emit after the step's commit (built only when someone listens). */
+  report<K extends keyof EngineEvents>(event: K, payload: () => EngineEvents[K]): void {
+    if (this.events.has(event)) this.queue.push({ kind: 'event', event, payload: payload() } as EventEntry);
+  }
+
+  /** Puts back a record without a transition or an event (a start called off before it began). */
+  restore(i: number, record: AtomDetail): void {
+    const before = this.detail(i);
+    this.storage.setAtom(i, record);
+    if (isDone(before) !== isDone(record)) this.#doneChanged(i, isDone(record) ? 1 : -1);
+    if (isFree(before) !== isFree(record)) this.#freeChanged(i, isFree(record) ? -1 : 1);
+    this.touch(i);
+  }
+
+  /** All atoms reachable from `from` along the graph (through barriers), `from` excluded. */
+  downstream(from: number): number[] {
+    const { succs, nodeCount } = this.c.graph;
+    const seen = new Uint8Array(nodeCount);
+    const out: number[] = [];
+    const stack = [from];
+    seen[from] = 1;
+    while (stack.length > 0) {
+      for (const s of succs[stack.pop()!]!) {
+        if (seen[s]) continue;
+        seen[s] = 1;
+        stack.push(s);
+        if (s < this.#atomCount) out.push(s);
+      }
+    }
+    return out;
+  }
+
+  /** Brings atom `i` back to PENDING / EXECUTE with results and failures cleared. */
+  resetAtom(i: number): void {
+    const d = this.detail(i);
+    const pristine: Partial<AtomDetail> = {
+      state: 'PENDING' as AtomState,
+      intention: 'EXECUTE' as Intention,
+      results: d.kind === 'retry' ? Object.freeze([]) : undefined,
+      failure: null,
+      revertResults: undefined,
+      revertFailure: null,
+    };
+    if (d.state === 'PENDING' && d.intention === 'EXECUTE' && d.failure === null && d.revertFailure === null && (d.kind === 'retry' ? (d.results as unknown[]).length === 0 : d.results === undefined)) return;
+    this.write(i, pristine);
+  }
+}

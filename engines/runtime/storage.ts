@@ -1,0 +1,266 @@
+/**
+ * Storage: the engine's one door to run data. It holds one immutable detail record per atom (never
+ * one object for all atoms), resolves arguments with scoping, publishes results, and writes
+ * through to the backend: changes made during one engine step are committed together by
+ * `flush()`, before the step's events are emitted.
+ */
+import type { ArgBinding } from '../../lib/atom.js';
+import { InvariantViolation, NotFound } from '../../lib/errors.js';
+import { Failure } from '../../lib/failure.js';
+import { History } from '../../lib/retry.js';
+import type { AtomState, FlowState, Intention } from '../../lib/states.js';
+import type { Backend } from '../../persistence/backend.js';
+import { updateFlow, type AtomDetail, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
+import type { Compilation } from '../compiler/compile.js';
+import { Scopes } from '../compiler/scopes.js';
+
+const NO_VALUE: unique symbol = Symbol('no value');
+type Maybe = unknown | typeof NO_VALUE;
+
+export class Storage {
+  readonly compilation: Compilation;
+  readonly scopes: Scopes;
+  readonly backend: Backend;
+  book: LogBook;
+  flow: FlowDetail;
+  /** One record per compiled atom, by atom index. */
+  readonly details: AtomDetail[];
+  /** Stored details whose atom is no longer in the flow (their failures still count). */
+  orphans: AtomDetail[] = [];
+  #store: Readonly<Record<string, unknown>>;
+  readonly #transient = new Map<string, unknown>();
+  #dirty: number[] = [];
+  readonly #isDirty: Uint8Array;
+  #flowDirty = false;
+
+  constructor(c: Compilation, backend: Backend, book: LogBook, flow: FlowDetail, details: AtomDetail[]) {
+    this.compilation = c;
+    this.scopes = new Scopes(c);
+    this.backend = backend;
+    this.book = book;
+    this.flow = flow;
+    this.details = details;
+    this.#isDirty = new Uint8Array(details.length);
+    this.#store = Object.freeze({ ...((flow.meta.store as Record<string, unknown> | undefined) ?? {}) });
+  }
+
+  // ---- writes ---------------------------------------------------------------------------------
+
+  setAtom(i: number, detail: AtomDetail): void {
+    this.details[i] = detail;
+    if (this.#isDirty[i] === 0) {
+      this.#isDirty[i] = 1;
+      this.#dirty.push(i);
+    }
+  }
+
+  setFlow(changes: Partial<Pick<FlowDetail, 'state' | 'meta'>>): void {
+    this.flow = updateFlow(this.flow, { ...changes, updatedAt: Date.now() });
+    this.#flowDirty = true;
+  }
+
+  get hasPendingWrites(): boolean {
+    return this.#flowDirty || this.#dirty.length > 0;
+  }
+
+  /** Commits every change since the last flush in one backend transaction. */
+  async flush(): Promise<void> {
+    if (!this.#flowDirty && this.#dirty.length === 0) return;
+    const dirty = this.#dirty;
+    const atoms = dirty.map((i) => this.details[i]!);
+    const flow = this.#flowDirty ? this.flow : undefined;
+    this.#dirty = [];
+    for (const i of dirty) this.#isDirty[i] = 0;
+    this.#flowDirty = false;
+    await this.backend.commit(this.flow.uuid, flow ? { flow, atoms } : { atoms });
+  }
+
+  /** Flow-level values (persisted with the run); they beat any atom's output of the same name. */
+  inject(values: Readonly<Record<string, unknown>>, options: { transient?: boolean } = {}): void {
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+      throw new InvariantViolation('storage.inject() takes an object of values keyed by name', { option: 'values' });
+    }
+    if (options.transient) {
+      for (const [k, v] of Object.entries(values)) this.#transient.set(k, v);
+      return;
+    }
+    this.#store = Object.freeze({ ...this.#store, ...values });
+    this.setFlow({ meta: Object.freeze({ ...this.flow.meta, store: this.#store }) });
+  }
+
+  get store(): Readonly<Record<string, unknown>> {
+    return this.#store;
+  }
+
+  // ---- results ------------------------------------------------------------------------------
+
+  /** The value atom `i` currently publishes (its result while SUCCESS), or NO_VALUE. */
+  #published(i: number): Maybe {
+    const d = this.details[i]!;
+    if (d.state !== 'SUCCESS') return NO_VALUE;
+    if (d.kind === 'retry') {
+      const last = (d.results as readonly StoredAttempt[]).at(-1);
+      return last === undefined ? NO_VALUE : last.value;
+    }
+    return d.results;
+  }
+
+  /** The value of `name` as published by atom `i`, or NO_VALUE when it has none (yet). */
+  #extract(i: number, name: string): Maybe {
+    const result = this.#published(i);
+    if (result === NO_VALUE) return NO_VALUE;
+    const spec = this.compilation.atoms[i]!.atom.provides;
+    if (spec.kind === 'whole') return result;
+    if (spec.kind === 'none') return NO_VALUE;
+    const index = spec.names.indexOf(name);
+    if (Array.isArray(result)) return index < result.length ? result[index] : NO_VALUE;
+    if (typeof result === 'object' && result !== null && Object.hasOwn(result, name)) return (result as Record<string, unknown>)[name];
+    return NO_VALUE;
+  }
+
+  #flowValue(name: string): Maybe {
+    if (this.#transient.has(name)) return this.#transient.get(name);
+    if (Object.hasOwn(this.#store, name)) return this.#store[name];
+    return NO_VALUE;
+  }
+
+  /** Resolves one stored name for atom `i`: inject, then the engine store, then the nearest provider. */
+  #resolve(i: number, stored: string): Maybe {
+    const inject = this.compilation.atoms[i]!.atom.inject;
+    if (Object.hasOwn(inject, stored)) return inject[stored];
+    const fromFlow = this.#flowValue(stored);
+    if (fromFlow !== NO_VALUE) return fromFlow;
+    for (const p of this.scopes.candidates(i, stored)) {
+      const v = this.#extract(p, stored);
+      if (v !== NO_VALUE) return v;
+    }
+    return NO_VALUE;
+  }
+
+  /** The argument object for atom `i` (NotFound when a required value is not available). */
+  argsFor(i: number, bindings: readonly ArgBinding[]): Record<string, unknown> {
+    const args: Record<string, unknown> = {};
+    for (const b of bindings) {
+      const v = this.#resolve(i, b.stored);
+      if (v === NO_VALUE) {
+        if (b.optional) continue;
+        const n = this.scopes.candidates(i, b.stored).length;
+        throw new NotFound(
+          `atom '${this.compilation.atoms[i]!.name}': argument '${b.arg}' <= '${b.stored}' was not produced by any accessible provider (${n} possible providers were scanned)`,
+          b.stored,
+        );
+      }
+      args[b.arg] = v;
+    }
+    return args;
+  }
+
+  /** Whether atom `i` could get `stored` from somewhere before it runs (for validation). */
+  canProvide(i: number, stored: string): boolean {
+    return this.#flowValue(stored) !== NO_VALUE || this.scopes.candidates(i, stored).length > 0;
+  }
+
+  // ---- read side (engine.storage) -------------------------------------------------------------
+
+  #index(name: string): number {
+    const i = this.compilation.byName.get(name);
+    if (i === undefined) throw new NotFound(`unknown atom name '${name}'`, name);
+    return i;
+  }
+
+  /** The first value of `name`: the engine store first, then providers in flow order. */
+  fetch(name: string): unknown {
+    const v = this.#flowValue(name);
+    if (v !== NO_VALUE) return v;
+    const providers = this.compilation.providers.get(name);
+    if (!providers) throw new NotFound(`name '${name}' is not provided by the store or by any atom`, name);
+    for (const p of providers) {
+      const x = this.#extract(p, name);
+      if (x !== NO_VALUE) return x;
+    }
+    throw new NotFound(`unable to find a result for '${name}': its providers [${providers.map((p) => this.compilation.atoms[p]!.name).join(', ')}] have none (yet)`, name);
+  }
+
+  /** Every name that has a value; a name with several sources maps to the list of their values. */
+  fetchAll(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    const many = new Map<string, unknown[]>();
+    const put = (name: string, v: unknown) => {
+      const list = many.get(name);
+      if (list) list.push(v);
+      else many.set(name, [v]);
+    };
+    for (const [k, v] of Object.entries(this.#store)) put(k, v);
+    for (const [k, v] of this.#transient) put(k, v);
+    for (const [name, providers] of this.compilation.providers) {
+      for (const p of providers) {
+        const v = this.#extract(p, name);
+        if (v !== NO_VALUE) put(name, v);
+      }
+    }
+    for (const [k, list] of many) out[k] = list.length === 1 ? list[0] : list;
+    return out;
+  }
+
+  /** An atom's execute result, or its Failure when execute failed. */
+  get(atomName: string): unknown {
+    const d = this.details[this.#index(atomName)]!;
+    if (d.state === 'IGNORE') throw new NotFound(`result for atom '${atomName}' is not known (as it was ignored)`, atomName);
+    if (d.failure) return d.failure;
+    if (d.state === 'SUCCESS' || d.state === 'REVERTING') {
+      if (d.kind === 'retry') return (d.results as readonly StoredAttempt[]).at(-1)?.value;
+      return d.results;
+    }
+    throw new NotFound(`result for atom '${atomName}' is not known (state ${d.state})`, atomName);
+  }
+
+  getAtomDetail(atomName: string): AtomDetail {
+    return this.details[this.#index(atomName)]!;
+  }
+
+  getAtomState(atomName: string): AtomState {
+    return this.details[this.#index(atomName)]!.state;
+  }
+
+  getAtomIntention(atomName: string): Intention {
+    return this.details[this.#index(atomName)]!.intention;
+  }
+
+  getFlowState(): FlowState {
+    return this.flow.state ?? 'PENDING';
+  }
+
+  getRevertResult(atomName: string): unknown {
+    const d = this.details[this.#index(atomName)]!;
+    return d.revertFailure ?? d.revertResults;
+  }
+
+  getExecuteFailures(): Record<string, Failure> {
+    const out: Record<string, Failure> = {};
+    for (const d of [...this.orphans, ...this.details]) if (d.failure) out[d.name] = d.failure;
+    return out;
+  }
+
+  getRevertFailures(): Record<string, Failure> {
+    const out: Record<string, Failure> = {};
+    for (const d of [...this.orphans, ...this.details]) if (d.revertFailure) out[d.name] = d.revertFailure;
+    return out;
+  }
+
+  getRetryHistory(retryName: string): History {
+    const d = this.details[this.#index(retryName)]!;
+    if (d.kind !== 'retry') throw new NotFound(`atom '${retryName}' is not a retry controller`, retryName);
+    return historyOf(d);
+  }
+
+  getProgress(atomName: string): number {
+    return this.details[this.#index(atomName)]!.meta.progress ?? 0;
+  }
+}
+
+export function historyOf(d: AtomDetail): History {
+  const attempts = (d.results as readonly StoredAttempt[] | undefined) ?? [];
+  return new History(attempts, d.kind === 'retry' && d.failure ? d.failure : undefined);
+}
+
+export { NO_VALUE };
