@@ -363,7 +363,7 @@ export class Machine {
     const outer = rt.queue;
     rt.queue = [];
     rt.write(i, changes);
-    rt.report('progress', () => ({ name: prev.name, progress: 0 }));
+    if (rt.listens('progress')) rt.report('progress', () => ({ name: prev.name, progress: 0 }));
     const entry: StartEntry = { kind: 'start', atom: i, prev, events: rt.queue as StartEntry['events'], job };
     rt.queue = outer;
     rt.queue.push(entry);
@@ -557,7 +557,7 @@ export class Machine {
     } else {
       rt.write(i, { state: 'SUCCESS', results: value, failure: null, meta }, { result: value });
     }
-    rt.report('progress', () => ({ name: d.name, progress: 1 }));
+    if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
 
   #interrupted(error: unknown): boolean {

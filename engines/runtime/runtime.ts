@@ -13,7 +13,7 @@ import type { AtomEvent, Emitter, EngineEvents } from '../../lib/events.js';
 import { InvalidStateTransition } from '../../lib/errors.js';
 import type { Failure } from '../../lib/failure.js';
 import { atomTransitionAllowed, type AtomState, type Intention } from '../../lib/states.js';
-import { updateAtom, type AtomDetail } from '../../persistence/models.js';
+import type { AtomDetail } from '../../persistence/models.js';
 import type { Compilation } from '../compiler/compile.js';
 import type { Storage } from './storage.js';
 
@@ -157,7 +157,9 @@ export class Runtime {
     if (state !== before.state && !atomTransitionAllowed(before.kind, before.state, state)) {
       throw new InvalidStateTransition(`atom '${before.name}'`, before.state, state);
     }
-    const after = updateAtom(before, { ...changes, updatedAt: Date.now() });
+    // One shallow copy per write: records are immutable by contract (readonly types), and this
+    // is the hot path, so they are not frozen here.
+    const after: AtomDetail = { ...before, ...changes, updatedAt: Date.now() };
     this.storage.setAtom(i, after);
     const wasDone = isDone(before);
     const nowDone = isDone(after);
@@ -189,6 +191,11 @@ export class Runtime {
   /** Queues an event to emit after the step's commit (built only when someone listens). */
   report<K extends keyof EngineEvents>(event: K, payload: () => EngineEvents[K]): void {
     if (this.events.has(event)) this.queue.push({ kind: 'event', event, payload: payload() } as EventEntry);
+  }
+
+  /** Whether anyone listens to `event` (so callers can skip building reports). */
+  listens(event: keyof EngineEvents): boolean {
+    return this.events.has(event);
   }
 
   /** Puts back a record without a transition or an event (a start called off before it began). */
