@@ -96,11 +96,16 @@ const RETRY_TRANSITIONS: Table<AtomState> = {
  * Atom transitions: TaskFlow's table, plus the resets our engine performs itself
  * (`reset()` and a retry's subflow reset bring any settled state back to PENDING).
  */
+function lookup(table: Table<AtomState>): Readonly<Record<string, Readonly<Record<string, true>>>> {
+  return Object.fromEntries(Object.entries(table).map(([from, tos]) => [from, Object.fromEntries(tos.map((t) => [t, true as const]))]));
+}
+const TASK_LOOKUP = lookup(TASK_TRANSITIONS);
+const RETRY_LOOKUP = lookup(RETRY_TRANSITIONS);
+
 export function atomTransitionAllowed(kind: AtomKind, from: AtomState, to: AtomState): boolean {
   if (from === to) return true;
   if (to === 'PENDING') return from !== 'RUNNING' && from !== 'REVERTING';
-  const table = kind === 'retry' ? RETRY_TRANSITIONS : TASK_TRANSITIONS;
-  return table[from].includes(to);
+  return (kind === 'retry' ? RETRY_LOOKUP : TASK_LOOKUP)[from]?.[to] === true;
 }
 
 const FLOW_TRANSITIONS: Table<FlowState> = {

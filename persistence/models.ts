@@ -89,22 +89,46 @@ export function createAtomDetail(fields: {
   uuid?: string;
   now?: number;
 }): AtomDetail {
-  return Object.freeze({
-    format: MODEL_FORMAT,
-    uuid: fields.uuid ?? newId(),
-    name: fields.name,
-    kind: fields.kind,
-    version: fields.version,
-    state: 'PENDING',
-    intention: 'EXECUTE',
-    results: fields.kind === 'retry' ? Object.freeze([]) : undefined,
-    failure: null,
-    revertResults: undefined,
-    revertFailure: null,
-    meta: Object.freeze({}),
-    createdAt: fields.now ?? Date.now(),
-    updatedAt: null,
-  });
+  return atomRecord(
+    fields.uuid ?? newId(),
+    fields.name,
+    fields.kind,
+    fields.version,
+    'PENDING',
+    'EXECUTE',
+    fields.kind === 'retry' ? Object.freeze([]) : undefined,
+    null,
+    undefined,
+    null,
+    EMPTY_META,
+    fields.now ?? Date.now(),
+    null,
+  );
+}
+
+const EMPTY_META: AtomMeta = Object.freeze({});
+
+/**
+ * The one constructor of atom records: every record has the same fields in the same order, so
+ * the engine's hot path stays monomorphic. Records are immutable by contract (readonly types);
+ * they are not frozen, because freezing them costs more than the rest of a step.
+ */
+export function atomRecord(
+  uuid: string,
+  name: string,
+  kind: AtomKind,
+  version: string,
+  state: AtomState,
+  intention: Intention,
+  results: unknown,
+  failure: Failure | null,
+  revertResults: unknown,
+  revertFailure: Failure | null,
+  meta: AtomMeta,
+  createdAt: number,
+  updatedAt: number | null,
+): AtomDetail {
+  return { format: MODEL_FORMAT, uuid, name, kind, version, state, intention, results, failure, revertResults, revertFailure, meta, createdAt, updatedAt };
 }
 
 export function createFlowDetail(fields: { name: string; uuid?: string; meta?: Record<string, unknown>; now?: number }): FlowDetail {
@@ -132,13 +156,25 @@ export function createLogBook(fields: { name: string; uuid?: string; meta?: Reco
   });
 }
 
-/**
- * A new atom record with `changes` applied. This is the hot path of the engine (one or two calls
- * per atom step), so it is a frozen shallow copy rather than an immer draft; nested values
- * (meta) are replaced whole by the caller (see `withMeta`).
- */
-export function updateAtom(detail: AtomDetail, changes: Partial<Omit<AtomDetail, 'format' | 'uuid' | 'name' | 'kind'>>): AtomDetail {
-  return Object.freeze({ ...detail, ...changes });
+export type AtomChanges = Partial<Omit<AtomDetail, 'format' | 'uuid' | 'name' | 'kind'>>;
+
+/** A new atom record with `changes` applied (fields absent from `changes` are kept). */
+export function updateAtom(d: AtomDetail, c: AtomChanges): AtomDetail {
+  return atomRecord(
+    d.uuid,
+    d.name,
+    d.kind,
+    c.version ?? d.version,
+    c.state ?? d.state,
+    c.intention ?? d.intention,
+    'results' in c ? c.results : d.results,
+    c.failure !== undefined ? c.failure : d.failure,
+    'revertResults' in c ? c.revertResults : d.revertResults,
+    c.revertFailure !== undefined ? c.revertFailure : d.revertFailure,
+    c.meta ?? d.meta,
+    c.createdAt ?? d.createdAt,
+    c.updatedAt !== undefined ? c.updatedAt : d.updatedAt,
+  );
 }
 
 /** A new meta object with `patch` merged in (immer, for the nested execution info). */
@@ -230,22 +266,21 @@ export function atomDetailToJSON(d: AtomDetail): AtomDetailJSON {
 
 export function atomDetailFromJSON(data: AtomDetailJSON): AtomDetail {
   checkFormat('atom detail', data);
-  return Object.freeze({
-    format: data.format,
-    uuid: data.uuid,
-    name: data.name,
-    kind: data.kind,
-    version: data.version,
-    state: data.state,
-    intention: data.intention,
-    results: resultsFromJSON(data.kind, data.results),
-    failure: data.failure ? Failure.fromJSON(data.failure) : null,
-    revertResults: data.revertResults,
-    revertFailure: data.revertFailure ? Failure.fromJSON(data.revertFailure) : null,
-    meta: Object.freeze({ ...(data.meta ?? {}) }),
-    createdAt: data.createdAt,
-    updatedAt: data.updatedAt ?? null,
-  });
+  return atomRecord(
+    data.uuid,
+    data.name,
+    data.kind,
+    data.version,
+    data.state,
+    data.intention,
+    resultsFromJSON(data.kind, data.results),
+    data.failure ? Failure.fromJSON(data.failure) : null,
+    data.revertResults,
+    data.revertFailure ? Failure.fromJSON(data.revertFailure) : null,
+    Object.freeze({ ...(data.meta ?? {}) }),
+    data.createdAt,
+    data.updatedAt ?? null,
+  );
 }
 
 export interface FlowDetailJSON {

@@ -13,7 +13,7 @@ import type { AtomEvent, Emitter, EngineEvents } from '../../lib/events.js';
 import { InvalidStateTransition } from '../../lib/errors.js';
 import type { Failure } from '../../lib/failure.js';
 import { atomTransitionAllowed, type AtomState, type Intention } from '../../lib/states.js';
-import type { AtomDetail } from '../../persistence/models.js';
+import { updateAtom, type AtomChanges, type AtomDetail } from '../../persistence/models.js';
 import type { Compilation } from '../compiler/compile.js';
 import type { Storage } from './storage.js';
 
@@ -151,15 +151,14 @@ export class Runtime {
    * forbidden one is an engine defect) and queues an atom event; an identity transition queues
    * none.
    */
-  write(i: number, changes: Partial<Omit<AtomDetail, 'format' | 'uuid' | 'name' | 'kind'>>, report?: { result?: unknown; failure?: Failure }): AtomDetail {
+  write(i: number, changes: AtomChanges, report?: { result?: unknown; failure?: Failure }): AtomDetail {
     const before = this.detail(i);
     const state = changes.state ?? before.state;
     if (state !== before.state && !atomTransitionAllowed(before.kind, before.state, state)) {
       throw new InvalidStateTransition(`atom '${before.name}'`, before.state, state);
     }
-    // One shallow copy per write: records are immutable by contract (readonly types), and this
-    // is the hot path, so they are not frozen here.
-    const after: AtomDetail = { ...before, ...changes, updatedAt: Date.now() };
+    const after = updateAtom(before, changes);
+    (after as { updatedAt: number | null }).updatedAt = Date.now();
     this.storage.setAtom(i, after);
     const wasDone = isDone(before);
     const nowDone = isDone(after);
