@@ -5,6 +5,10 @@
  *
  * Errors: an unknown uuid is `NotFound`; a driver problem (busy, locked, read-only, corrupt,
  * full) is `StorageFailure` with the driver error as `cause`. A failed call changes nothing.
+ *
+ * Upserts: a save replaces a stored record's fields but keeps the `createdAt` of its first store
+ * (like a SQL row's insert time). A flow detail belongs to one book and an atom detail to one flow
+ * detail: saving one under another parent is an `InvariantViolation`, and nothing is written.
  */
 import type { AtomDetail, FlowDetail, LogBook } from './models.js';
 
@@ -30,7 +34,7 @@ export interface Backend {
    * into what is stored: flow details not in `book` are kept.
    */
   saveLogBook(book: LogBook): Promise<void>;
-  /** NotFound for an unknown uuid. Flow details come sorted by creation time. */
+  /** NotFound for an unknown uuid. Flow details come sorted by creation time (ties: first-stored order). */
   getLogBook(uuid: string, options?: LoadOptions): Promise<LogBook>;
   /** Every book, oldest first (lazy by default: `{ lazy: false }` loads contents). */
   getLogBooks(options?: LoadOptions): Promise<LogBook[]>;
@@ -49,7 +53,11 @@ export interface Backend {
   /** NotFound for an unknown flow uuid. */
   getAtomDetails(flowUuid: string): Promise<AtomDetail[]>;
 
-  /** One engine step: the flow's fields and any atom details, in one transaction. NotFound if the flow detail is not stored. */
+  /**
+   * One engine step: the flow's fields and any atom details, in one transaction. NotFound if the
+   * flow detail is not stored; `change.flow.uuid` must be `flowUuid` (InvariantViolation otherwise).
+   * Called once per engine step, so backends keep it cheap.
+   */
   commit(flowUuid: string, change: FlowChange): Promise<void>;
 
   /** Removes everything (tests, tools). */

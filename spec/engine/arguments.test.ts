@@ -20,16 +20,16 @@ import {
   run,
   task,
 } from '../../index.js';
-import { engineKinds } from '../support/index.js';
+import { engineConfigs, withEngine } from '../support/index.js';
 
 const give = (name: string, provides: string | string[], value: unknown) => task({ name, provides, execute: () => value });
 const use = (name: string, requires: string[], provides = 'got', extra: object = {}) =>
   task({ name, requires, provides, ...extra, execute: (args: Record<string, unknown>) => (requires.length === 1 ? args[requires[0]!] : args) });
 
-for (const engine of engineKinds) {
+for (const engine of engineConfigs) {
   describe(`${engine} engine: arguments`, () => {
     test('store beats a predecessor; fetch gives the store first and fetchAll lists both', async () => {
-      const e = load(new LinearFlow('f').add(give('a', 'x', 1), use('u', ['x'])), { engine, store: { x: 100 } });
+      const e = load(new LinearFlow('f').add(give('a', 'x', 1), use('u', ['x'])), withEngine(engine, { store: { x: 100 } }));
       await e.run();
       assert.equal(e.storage.fetch('got'), 100);
       assert.equal(e.storage.fetch('x'), 100);
@@ -37,7 +37,7 @@ for (const engine of engineKinds) {
     });
 
     test('atom inject beats the store and predecessors, and never shows in fetchAll', async () => {
-      const e = load(new LinearFlow('f').add(give('a', 'x', 1), use('u', ['x'], 'got', { inject: { x: 42 } })), { engine, store: { x: 100 } });
+      const e = load(new LinearFlow('f').add(give('a', 'x', 1), use('u', ['x'], 'got', { inject: { x: 42 } })), withEngine(engine, { store: { x: 100 } }));
       await e.run();
       assert.equal(e.storage.fetch('got'), 42);
       assert.deepEqual(e.storage.fetchAll(), { x: [100, 1], got: 42 });
@@ -47,7 +47,7 @@ for (const engine of engineKinds) {
       const inc = (name: string, rebind?: Record<string, string>) =>
         task({ name, requires: ['value'], provides: 'value', ...(rebind ? { rebind } : {}), execute: ({ value }: { value: number }) => value + 1 });
       const seen = async (store?: Record<string, unknown>, first?: Record<string, string>) => {
-        const e = load(new LinearFlow('f').add(inc('a', first), inc('b'), inc('c')), { engine, ...(store ? { store } : {}) });
+        const e = load(new LinearFlow('f').add(inc('a', first), inc('b'), inc('c')), withEngine(engine, { ...(store ? { store } : {}) }));
         await e.run();
         return ['a', 'b', 'c'].map((n) => e.storage.get(n));
       };
@@ -58,8 +58,8 @@ for (const engine of engineKinds) {
     test('optional arguments are passed only when something provides them', async () => {
       const mul = () =>
         task({ name: 'm', requires: ['a'], optional: ['b'], provides: 'r', execute: ({ a, b = 5 }: { a: number; b?: number }) => a * b });
-      assert.equal((await run(new LinearFlow('f').add(mul()), { engine, store: { a: 3 } })).r, 15);
-      assert.equal((await run(new LinearFlow('f').add(mul()), { engine, store: { a: 3, b: 7 } })).r, 21);
+      assert.equal((await run(new LinearFlow('f').add(mul()), withEngine(engine, { store: { a: 3 } }))).r, 15);
+      assert.equal((await run(new LinearFlow('f').add(mul()), withEngine(engine, { store: { a: 3, b: 7 } }))).r, 21);
     });
 
     test('provides: whole, by index, by key, short results', async () => {
@@ -70,7 +70,7 @@ for (const engine of engineKinds) {
           give('short', ['p', 'q'], ['only']),
           give('keys', ['k1', 'k3'], { k1: 1, k2: 2, k3: 3 }),
         ),
-        { engine },
+        withEngine(engine),
       );
       assert.deepEqual(res, { all: [1, 3, 5], x: 1, y: 3, z: 5, p: 'only', k1: 1, k3: 3 });
     });
@@ -78,7 +78,7 @@ for (const engine of engineKinds) {
     test('rebind as a list maps positionally onto requires; as an object by name', async () => {
       const sub = (name: string, rebind: string[] | Record<string, string>) =>
         task({ name, requires: ['a', 'b'], rebind, provides: name, execute: ({ a, b }: { a: number; b: number }) => a - b });
-      const res = await run(new UnorderedFlow('f').add(sub('l', ['x', 'y']), sub('o', { b: 'x' })), { engine, store: { x: 10, y: 3, a: 100 } });
+      const res = await run(new UnorderedFlow('f').add(sub('l', ['x', 'y']), sub('o', { b: 'x' })), withEngine(engine, { store: { x: 10, y: 3, a: 100 } }));
       assert.equal(res.l, 7);
       assert.equal(res.o, 90);
     });
@@ -91,20 +91,20 @@ for (const engine of engineKinds) {
         ['unordered sibling is not a predecessor', () => new LinearFlow('r').add(give('a', 'x', 1), new UnorderedFlow('s').add(give('b', 'x', 2), use('u', ['x']))), 1],
       ];
       for (const [label, build, want] of cases) {
-        const e = load(build(), { engine });
+        const e = load(build(), withEngine(engine));
         await e.run();
         assert.equal(e.storage.get('u'), want, label);
       }
     });
 
     test('customer, customer2, washer: washer gets customer2\'s dog', async () => {
-      const e = load(new LinearFlow('r').add(give('customer', 'dog', 'rex'), give('customer2', 'dog', 'fido'), use('washer', ['dog'])), { engine });
+      const e = load(new LinearFlow('r').add(give('customer', 'dog', 'rex'), give('customer2', 'dog', 'fido'), use('washer', ['dog'])), withEngine(engine));
       await e.run();
       assert.equal(e.storage.get('washer'), 'fido');
     });
 
     test("a retry's provides are visible to its subflow and after it", async () => {
-      const e = load(new LinearFlow('r', { retry: new Times({ attempts: 2, provides: 'attempt' }) }).add(use('u', ['attempt'])), { engine });
+      const e = load(new LinearFlow('r', { retry: new Times({ attempts: 2, provides: 'attempt' }) }).add(use('u', ['attempt'])), withEngine(engine));
       await e.run();
       assert.equal(e.storage.get('u'), 1);
     });
@@ -116,7 +116,7 @@ for (const engine of engineKinds) {
         use('n1', ['a', 'b']),
         task({ name: 'rn', execute: () => 1, revertRequires: ['extra'] }),
       );
-      const e = load(flow, { engine });
+      const e = load(flow, withEngine(engine));
       await assert.rejects(e.run(), (err: unknown) => {
         assert.ok(err instanceof MissingDependencies);
         assert.deepEqual(err.missing, { n1: ['a', 'b'], rn: ['extra'] });
@@ -126,12 +126,12 @@ for (const engine of engineKinds) {
     });
 
     test('unordered siblings never see each other: MissingDependencies', async () => {
-      const e = load(new UnorderedFlow('u').add(give('a', 'x', 1), use('u', ['x'])), { engine });
+      const e = load(new UnorderedFlow('u').add(give('a', 'x', 1), use('u', ['x'])), withEngine(engine));
       await assert.rejects(e.run(), MissingDependencies);
     });
 
     test('storage reads: NotFound for unknown names and atoms', async () => {
-      const e = load(new LinearFlow('f').add(give('a', 'x', 1)), { engine });
+      const e = load(new LinearFlow('f').add(give('a', 'x', 1)), withEngine(engine));
       await e.run();
       assert.throws(() => e.storage.fetch('nope'), NotFound);
       assert.throws(() => e.storage.getAtomState('nope'), NotFound);
@@ -139,7 +139,7 @@ for (const engine of engineKinds) {
     });
 
     test('inject() on the storage adds flow-level values before a run', async () => {
-      const e = load(new LinearFlow('f').add(use('u', ['late'])), { engine });
+      const e = load(new LinearFlow('f').add(use('u', ['late'])), withEngine(engine));
       e.storage.inject({ late: 'v' });
       await e.run();
       assert.equal(e.storage.get('u'), 'v');

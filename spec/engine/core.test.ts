@@ -15,13 +15,13 @@ import {
   run,
   task,
 } from '../../index.js';
-import { Capture, Failing, Nasty, NastyFailing, Progressing, RuntimeError, T, engineKinds, iterStates, sleep, type Journal } from '../support/index.js';
+import { withEngine, Capture, Failing, Nasty, NastyFailing, Progressing, RuntimeError, T, engineConfigs, iterStates, sleep, type Journal } from '../support/index.js';
 
-for (const engine of engineKinds) {
+for (const engine of engineConfigs) {
   describe(`${engine} engine`, () => {
     test('linear flow reverts in exact reverse order and re-raises the original error', async () => {
       const flow = new LinearFlow('lin').add(new T('t1', { ret: 1 }), new T('t2', { ret: 2 }), new T('t3', { fail: true }), new T('t4'));
-      const e = load(flow, { engine });
+      const e = load(flow, withEngine(engine));
       const cap = new Capture(e);
       let thrown: unknown;
       await e.run().catch((err: unknown) => (thrown = err));
@@ -63,7 +63,7 @@ for (const engine of engineKinds) {
           },
           revert: (_a, ctx) => void seen.push([name, ctx.result instanceof Failure ? ctx.result.toString() : ctx.result, Object.keys(ctx.flowFailures)]),
         });
-      await assert.rejects(run(new LinearFlow('f').add(mk('t1', false), mk('t2', true)), { engine }), /fail-t2/);
+      await assert.rejects(run(new LinearFlow('f').add(mk('t1', false), mk('t2', true)), withEngine(engine)), /fail-t2/);
       assert.deepEqual(seen, [
         ['t2', 'Failure: Error: fail-t2', ['t2']],
         ['t1', 'R-t1', ['t2']],
@@ -73,7 +73,7 @@ for (const engine of engineKinds) {
     test('nested linear flows revert children in reverse order', async () => {
       const j: Journal = [];
       const flow = new LinearFlow('root').add(new T('task1', { journal: j }), new LinearFlow('child').add(new T('task2', { journal: j }), new T('fail', { fail: true, journal: j })));
-      await assert.rejects(load(flow, { engine }).run(), /fail-fail/);
+      await assert.rejects(load(flow, withEngine(engine)).run(), /fail-fail/);
       assert.deepEqual(j, ['task1 execute', 'task2 execute', 'fail execute', 'fail revert', 'task2 revert', 'task1 revert']);
     });
 
@@ -85,7 +85,7 @@ for (const engine of engineKinds) {
         new T('task3', { requires: ['b'], provides: 'c', fail: true, journal: j }),
         new T('task1', { provides: 'a', ret: 1, journal: j }),
       );
-      const e = load(flow, { engine });
+      const e = load(flow, withEngine(engine));
       await assert.rejects(e.run(), /fail-task3/);
       assert.deepEqual(j, ['task1 execute', 'task2 execute {"a":1}', 'task3 execute {"b":2}', 'task3 revert', 'task2 revert', 'task1 revert']);
       assert.equal(e.storage.getAtomState('task4'), 'PENDING');
@@ -94,7 +94,7 @@ for (const engine of engineKinds) {
 
     test('a revert that throws stops reverting: FAILURE and the revert error', async () => {
       const flow = new LinearFlow('lin').add(new T('t1'), new T('nasty', { rfail: true }), new T('t3', { fail: true }));
-      const e = load(flow, { engine });
+      const e = load(flow, withEngine(engine));
       const cap = new Capture(e);
       let thrown: unknown;
       await e.run().catch((err: unknown) => (thrown = err));
@@ -125,7 +125,7 @@ for (const engine of engineKinds) {
       });
       const j: Journal = [];
       const flow = new LinearFlow('f').add(new T('t1', { journal: j }), flaky, new T('boom', { fail: true }));
-      const e = load(flow, { engine });
+      const e = load(flow, withEngine(engine));
       await assert.rejects(e.run(), /revert broke/);
       assert.equal(e.storage.getFlowState(), 'FAILURE');
       const cap = new Capture(e);
@@ -135,7 +135,7 @@ for (const engine of engineKinds) {
     });
 
     test('a task whose execute and revert both fail', async () => {
-      const e = load(new LinearFlow('f').add(new NastyFailing({ name: 'nf' })), { engine });
+      const e = load(new LinearFlow('f').add(new NastyFailing({ name: 'nf' })), withEngine(engine));
       const cap = new Capture(e);
       await assert.rejects(e.run(), /Gotcha!/);
       assert.deepEqual(cap.values, ['f.f RUNNING', 'nf.t RUNNING', 'nf.t FAILURE(Failure: RuntimeError: Woot!)', 'nf.t REVERTING', 'nf.t REVERT_FAILURE(Failure: RuntimeError: Gotcha!)', 'f.f FAILURE']);
@@ -152,7 +152,7 @@ for (const engine of engineKinds) {
           return 1;
         },
       });
-      const e = load(new LinearFlow('f').add(new T('t1', { journal: j }), flaky, new T('t3', { journal: j })), { engine, onFailure: 'halt' });
+      const e = load(new LinearFlow('f').add(new T('t1', { journal: j }), flaky, new T('t3', { journal: j })), withEngine(engine, { onFailure: 'halt' }));
       await assert.rejects(e.run(), /not yet/);
       assert.equal(e.storage.getFlowState(), 'FAILURE');
       assert.equal(e.storage.getAtomState('t1'), 'SUCCESS');
@@ -166,7 +166,7 @@ for (const engine of engineKinds) {
 
     test('several failures are raised as one WrappedFailure', async () => {
       const flow = new UnorderedFlow('u').add(new T('a', { fail: true }), new T('b', { fail: true }), new T('c'));
-      const e = load(flow, { engine });
+      const e = load(flow, withEngine(engine));
       let thrown: unknown;
       await e.run().catch((err: unknown) => (thrown = err));
       assert.ok(thrown instanceof WrappedFailure);
@@ -178,7 +178,7 @@ for (const engine of engineKinds) {
 
     test('after SUCCESS a second run does nothing but report the flow', async () => {
       const j: Journal = [];
-      const e = load(new LinearFlow('f').add(new T('a', { journal: j })), { engine });
+      const e = load(new LinearFlow('f').add(new T('a', { journal: j })), withEngine(engine));
       await e.run();
       const cap = new Capture(e);
       await e.run();
@@ -187,7 +187,7 @@ for (const engine of engineKinds) {
     });
 
     test('after REVERTED a second run resets and runs again', async () => {
-      const e = load(new LinearFlow('fail').add(new Failing('fail')), { engine });
+      const e = load(new LinearFlow('fail').add(new Failing('fail')), withEngine(engine));
       await assert.rejects(e.run(), /Woot!/);
       const cap = new Capture(e);
       await assert.rejects(e.run(), /Woot!/);
@@ -205,7 +205,7 @@ for (const engine of engineKinds) {
 
     test('reset() starts over', async () => {
       const j: Journal = [];
-      const e = load(new LinearFlow('f').add(new T('a', { journal: j }), new T('b', { journal: j })), { engine });
+      const e = load(new LinearFlow('f').add(new T('a', { journal: j }), new T('b', { journal: j })), withEngine(engine));
       await e.run();
       const cap = new Capture(e);
       await e.reset();
@@ -219,7 +219,7 @@ for (const engine of engineKinds) {
       const flow = new UnorderedFlow('u');
       for (let i = 0; i < 6; i++) flow.add(new T(`task${i}`, { priority: i, journal: j }));
       const g = new LinearFlow('g').add(flow, new T('boom', { fail: true }));
-      await assert.rejects(load(g, { engine, maxWorkers: 1 }).run(), /fail-boom/);
+      await assert.rejects(load(g, withEngine(engine, { maxWorkers: 1 })).run(), /fail-boom/);
       assert.deepEqual(
         j.filter((x) => x.endsWith('execute')),
         ['task5 execute', 'task4 execute', 'task3 execute', 'task2 execute', 'task1 execute', 'task0 execute'],
@@ -239,7 +239,7 @@ for (const engine of engineKinds) {
             ctx.progress(1.7);
           },
         }),
-        { engine },
+        withEngine(engine),
       );
       const seen: Array<number | string> = [];
       e.on('progress', (ev) => seen.push(ev.details ? `${ev.progress}:${JSON.stringify(ev.details)}` : ev.progress));
@@ -249,14 +249,14 @@ for (const engine of engineKinds) {
     });
 
     test('a second run() while one is running is refused', async () => {
-      const e = load(task({ name: 'slow', execute: () => sleep(20) }), { engine });
+      const e = load(task({ name: 'slow', execute: () => sleep(20) }), withEngine(engine));
       const first = e.run();
       await assert.rejects(e.run(), EngineLocked);
       await first;
     });
 
     test('a single task can be the root; the flow is named after it', async () => {
-      const e = load(new Progressing('solo', { provides: 'v' }), { engine });
+      const e = load(new Progressing('solo', { provides: 'v' }), withEngine(engine));
       const cap = new Capture(e);
       await e.run();
       assert.deepEqual(cap.values, ['solo.f RUNNING', 'solo.t RUNNING', 'solo.t SUCCESS(5)', 'solo.f SUCCESS']);
@@ -265,22 +265,22 @@ for (const engine of engineKinds) {
 
     test('empty flows of every pattern succeed with the TaskFlow loop states', async () => {
       for (const f of [new LinearFlow('l'), new UnorderedFlow('u'), new GraphFlow('g')]) {
-        const { states, error } = await iterStates(load(f, { engine }));
+        const { states, error } = await iterStates(load(f, withEngine(engine)));
         assert.equal(error, undefined);
         assert.deepEqual(states, ['RESUMING', 'SCHEDULING', 'WAITING', 'ANALYZING', 'SUCCESS']);
       }
     });
 
     test('runIter: two linear tasks, and a failing one that raises after REVERTED', async () => {
-      const ok = await iterStates(load(new LinearFlow('l').add(new T('a'), new T('b')), { engine }));
+      const ok = await iterStates(load(new LinearFlow('l').add(new T('a'), new T('b')), withEngine(engine)));
       assert.deepEqual(ok.states, ['RESUMING', 'SCHEDULING', 'WAITING', 'ANALYZING', 'SCHEDULING', 'WAITING', 'ANALYZING', 'SUCCESS']);
-      const bad = await iterStates(load(new LinearFlow('l').add(new T('a', { fail: true })), { engine }));
+      const bad = await iterStates(load(new LinearFlow('l').add(new T('a', { fail: true })), withEngine(engine)));
       assert.deepEqual(bad.states, ['RESUMING', 'SCHEDULING', 'WAITING', 'ANALYZING', 'SCHEDULING', 'WAITING', 'ANALYZING', 'REVERTED']);
       assert.ok(bad.error instanceof RuntimeError);
     });
 
     test('a Nasty task reverting last makes the flow FAILURE', async () => {
-      const e = load(new LinearFlow('f').add(new Nasty({ name: 'n' }), new Failing('boom')), { engine });
+      const e = load(new LinearFlow('f').add(new Nasty({ name: 'n' }), new Failing('boom')), withEngine(engine));
       await assert.rejects(e.run(), /Gotcha!/);
       assert.equal(e.storage.getFlowState(), 'FAILURE');
       assert.equal(e.storage.getAtomState('n'), 'REVERT_FAILURE');

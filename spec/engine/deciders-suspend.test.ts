@@ -5,9 +5,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GraphFlow, LinearFlow, NotFound, load, task, type Depth } from '../../index.js';
-import { Capture, Progressing, T, engineKinds, iterStates, sleep, type Journal } from '../support/index.js';
+import { withEngine, Capture, Progressing, T, engineConfigs, iterStates, sleep, type Journal } from '../support/index.js';
 
-for (const engine of engineKinds) {
+for (const engine of engineConfigs) {
   describe(`${engine} engine: deciders`, () => {
     const depthCases: Array<[Depth, string[], number]> = [
       ['ALL', ['SUCCESS', 'IGNORE', 'IGNORE', 'IGNORE', 'IGNORE'], 1],
@@ -25,7 +25,7 @@ for (const engine of engineKinds) {
         g.link('g-2', 'g-3');
         g.link('g-3', 'g-4');
         g.link('g-1', sub, { decider: () => true, deciderDepth: depth });
-        const e = load(g, { engine });
+        const e = load(g, withEngine(engine));
         await e.run();
         assert.equal(e.storage.getFlowState(), 'SUCCESS');
         assert.deepEqual(['g-1', 'g-2', 'g_1-1', 'g-3', 'g-4'].map((n) => e.storage.getAtomState(n)), states);
@@ -40,7 +40,7 @@ for (const engine of engineKinds) {
       g.link('task1', 'task2');
       g.link('task2', sub, { decider: (h) => (histories.push(h), false) });
       g.link('task1', sub, { decider: (h) => (histories.push(h), false) });
-      const e = load(g, { engine });
+      const e = load(g, withEngine(engine));
       const cap = new Capture(e, { flows: false });
       await e.run();
       assert.deepEqual(cap.values, ['task1.t RUNNING', 'task1.t SUCCESS(5)', 'task2.t RUNNING', 'task2.t SUCCESS(5)', 'task3.t IGNORE', 'task4.t IGNORE']);
@@ -53,7 +53,7 @@ for (const engine of engineKinds) {
       let allow = false;
       const g = new GraphFlow('g').add(new T('a', { ret: 1 }), new T('bad', { fail: true }));
       g.link('a', 'bad', { decider: () => allow });
-      const e = load(g, { engine });
+      const e = load(g, withEngine(engine));
       await e.run();
       assert.equal(e.storage.getAtomState('bad'), 'IGNORE');
       await e.reset();
@@ -68,7 +68,7 @@ for (const engine of engineKinds) {
       g.link('a', 'b', { decider: () => false, deciderDepth: 'ATOM' });
       const c = task({ name: 'c', requires: ['value'], provides: 'out', execute: ({ value }: { value: number }) => value + 1 });
       const root = new LinearFlow('root').add(g, c);
-      const e = load(root, { engine });
+      const e = load(root, withEngine(engine));
       await e.run();
       assert.equal(e.storage.getAtomState('b'), 'IGNORE');
       assert.equal(e.storage.fetch('out'), 2);
@@ -81,7 +81,7 @@ for (const engine of engineKinds) {
       const u = new T('u', { requires: ['x'], journal: j });
       g.add(p, u);
       g.link('s', p, { decider: () => false, deciderDepth: 'ATOM' });
-      const e = load(g, { engine });
+      const e = load(g, withEngine(engine));
       await assert.rejects(e.run(), NotFound);
       assert.equal(e.storage.getFlowState(), 'FAILURE');
       assert.equal(e.storage.getAtomState('s'), 'SUCCESS');
@@ -92,7 +92,7 @@ for (const engine of engineKinds) {
   describe(`${engine} engine: suspension`, () => {
     test('suspend at the first WAITING: the running atom finishes, the rest wait for the next run', async () => {
       const flow = new LinearFlow('f').add(new T('a'), new T('b'), new T('c'));
-      const e = load(flow, { engine });
+      const e = load(flow, withEngine(engine));
       const cap = new Capture(e);
       const { states } = await iterStates(e, (s) => {
         if (s === 'WAITING') e.suspend();
@@ -109,7 +109,7 @@ for (const engine of engineKinds) {
       const flow3 = new LinearFlow('susp');
       let engineRef: ReturnType<typeof load> | undefined;
       flow3.add(new T('first', { journal: j2, ret: 'ok' }), task({ name: 'boom', execute: () => void (j2.push('boom execute'), engineRef!.suspend()) }), new T('second', { journal: j2 }));
-      engineRef = load(flow3, { engine });
+      engineRef = load(flow3, withEngine(engine));
       await engineRef.run();
       assert.equal(engineRef.storage.getFlowState(), 'SUSPENDED');
       assert.deepEqual(['first', 'boom', 'second'].map((n) => engineRef!.storage.getAtomState(n)), ['SUCCESS', 'SUCCESS', 'PENDING']);
@@ -121,7 +121,7 @@ for (const engine of engineKinds) {
 
     test('closing runIter right after SCHEDULING suspends cleanly before any atom runs', async () => {
       const j: Journal = [];
-      const e = load(new LinearFlow('f').add(new T('a', { journal: j })), { engine });
+      const e = load(new LinearFlow('f').add(new T('a', { journal: j })), withEngine(engine));
       for await (const s of e.runIter()) if (s === 'SCHEDULING') break;
       assert.equal(e.storage.getFlowState(), 'SUSPENDED');
       assert.deepEqual(j, []);
@@ -131,7 +131,7 @@ for (const engine of engineKinds) {
 
     test('suspend during revert: the rest of the revert and the original error come on the next run', async () => {
       const flow = new LinearFlow('f').add(new T('a'), new T('b'), new T('c', { fail: true }));
-      const e = load(flow, { engine });
+      const e = load(flow, withEngine(engine));
       const cap = new Capture(e);
       e.on('atom', (ev) => {
         if (ev.name === 'b' && ev.state === 'REVERTED') e.suspend();
@@ -163,7 +163,7 @@ for (const engine of engineKinds) {
           },
         }),
       );
-      const e = load(flow, { engine });
+      const e = load(flow, withEngine(engine));
       await e.run({ signal: ac.signal });
       assert.equal(e.storage.getFlowState(), 'SUSPENDED');
       assert.deepEqual(j, ['a', 'b revert aborted=false']);

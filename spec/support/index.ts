@@ -4,10 +4,29 @@
  * the fixture tasks used throughout the semantics reference, and `engineKinds` so every
  * behaviour suite runs on every engine.
  */
-import { Failure, Task, type AtomContext, type Engine, type EngineKind, type RevertContext } from '../../index.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Failure, SqliteBackend, Task, type AtomContext, type Engine, type EngineKind, type LoadOptions, type RevertContext } from '../../index.js';
 
 /** Every engine kind a behaviour suite must pass on. */
 export const engineKinds: readonly EngineKind[] = ['serial', 'parallel'];
+
+/** Every engine kind, and the serial engine persisting to a SQLite file. */
+export const engineConfigs = ['serial', 'parallel', 'serial+sqlite'] as const;
+export type EngineConfig = (typeof engineConfigs)[number];
+
+let dbDir: string | undefined;
+let dbCount = 0;
+
+/** Load options for a config: the engine kind, and for `+sqlite` a fresh SQLite file as backend. */
+export function withEngine(config: EngineConfig, extra: LoadOptions = {}): LoadOptions {
+  if (config === 'serial+sqlite') {
+    dbDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-spec-'));
+    return { ...extra, engine: 'serial', backend: new SqliteBackend(path.join(dbDir, `run-${++dbCount}.db`)) };
+  }
+  return { ...extra, engine: config };
+}
 
 function show(v: unknown): string {
   if (v instanceof Failure) return v.toString();

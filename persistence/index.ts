@@ -1,0 +1,41 @@
+/** The persistence layer's public surface: the model records, the backend contract and its backends. */
+export {
+  MODEL_FORMAT,
+  newId,
+  createAtomDetail,
+  createFlowDetail,
+  createLogBook,
+  updateAtom,
+  atomRecord,
+  withMeta,
+  updateFlow,
+  updateBook,
+  bookWithFlow,
+  resultsToJSON,
+  resultsFromJSON,
+  atomDetailToJSON,
+  atomDetailFromJSON,
+  flowDetailToJSON,
+  flowDetailFromJSON,
+  logBookToJSON,
+  logBookFromJSON,
+  lastAttempt,
+} from './models.js';
+export type {
+  IdGenerator,
+  ExecutionInfo,
+  AtomMeta,
+  StoredAttempt,
+  AtomDetail,
+  AtomChanges,
+  FlowDetail,
+  LogBook,
+  AtomDetailJSON,
+  FlowDetailJSON,
+  LogBookJSON,
+} from './models.js';
+export type { Backend, FlowChange, LoadOptions as BackendLoadOptions } from './backend.js';
+export { MemoryBackend } from './memory.js';
+export { SqliteBackend } from './sqlite.js';
+export type { Durability, SqliteBackendOptions } from './sqlite-options.js';
+export { openBackend, type OpenBackendOptions } from './open.js';

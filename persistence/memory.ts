@@ -1,0 +1,230 @@
+/**
+ * The in-memory backend: three maps (books, flow details, atom details) holding the immutable model
+ * records by reference. Nothing is copied on write, so `commit()` is a few map sets; reads assemble
+ * fresh frozen values (a book with its flow details, a flow detail with its atom details), so a
+ * caller never sees later writes through a value it already holds.
+ *
+ * Used by tests and by engines run without persistence. Everything is lost when the process ends.
+ */
+import { InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
+import type { Backend, FlowChange, LoadOptions } from './backend.js';
+import { updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
+
+interface AtomEntry {
+  readonly flowUuid: string;
+  detail: AtomDetail;
+}
+
+interface FlowEntry {
+  readonly bookUuid: string;
+  detail: FlowDetail;
+  /** This flow's atoms in first-stored order (a Map keeps the first insertion's position). */
+  readonly atoms: Map<string, AtomEntry>;
+}
+
+interface BookEntry {
+  book: LogBook;
+  /** This book's flow uuids in first-stored order. */
+  readonly flows: Set<string>;
+}
+
+const EMPTY: readonly never[] = Object.freeze([]);
+
+/** Keeps the first stored `createdAt` of a book or flow (like a SQL row's insert time); allocates only when it differs. */
+function keepCreatedAt<T extends { readonly createdAt: number }>(prev: T | undefined, next: T): T {
+  return prev === undefined || prev.createdAt === next.createdAt ? next : Object.freeze({ ...next, createdAt: prev.createdAt });
+}
+
+export class MemoryBackend implements Backend {
+  readonly kind = 'memory';
+  readonly #books = new Map<string, BookEntry>();
+  readonly #flows = new Map<string, FlowEntry>();
+  readonly #atoms = new Map<string, AtomEntry>();
+  #closed = false;
+
+  async saveLogBook(book: LogBook): Promise<void> {
+    this.#check();
+    const existing = this.#books.get(book.uuid);
+    // Validate everything first: a failed call changes nothing.
+    for (const fd of book.flowDetails) {
+      this.#checkFlowOwner(fd.uuid, book.uuid);
+      this.#checkAtomOwners(fd.uuid, fd.atomDetails);
+    }
+    let entry = existing;
+    if (entry === undefined) {
+      entry = { book, flows: new Set() };
+      this.#books.set(book.uuid, entry);
+    } else {
+      entry.book = keepCreatedAt(entry.book, book);
+    }
+    for (const fd of book.flowDetails) this.#putFlow(entry, fd);
+  }
+
+  async getLogBook(uuid: string, options?: LoadOptions): Promise<LogBook> {
+    this.#check();
+    const entry = this.#books.get(uuid);
+    if (entry === undefined) throw new NotFound(`logbook '${uuid}' not found`, uuid);
+    return this.#assembleBook(entry, options?.lazy === true);
+  }
+
+  async getLogBooks(options?: LoadOptions): Promise<LogBook[]> {
+    this.#check();
+    const lazy = options?.lazy !== false;
+    return sortByCreation([...this.#books.values()].map((e) => this.#assembleBook(e, lazy)));
+  }
+
+  async destroyLogBook(uuid: string): Promise<void> {
+    this.#check();
+    const entry = this.#books.get(uuid);
+    if (entry === undefined) throw new NotFound(`logbook '${uuid}' not found (nothing to destroy)`, uuid);
+    for (const flowUuid of entry.flows) {
+      const fe = this.#flows.get(flowUuid);
+      if (fe !== undefined) for (const atomUuid of fe.atoms.keys()) this.#atoms.delete(atomUuid);
+      this.#flows.delete(flowUuid);
+    }
+    this.#books.delete(uuid);
+  }
+
+  async saveFlowDetail(bookUuid: string, flow: FlowDetail): Promise<void> {
+    this.#check();
+    const entry = this.#books.get(bookUuid);
+    if (entry === undefined) throw new NotFound(`cannot save flow detail '${flow.uuid}': logbook '${bookUuid}' is not stored`, bookUuid);
+    this.#checkFlowOwner(flow.uuid, bookUuid);
+    this.#checkAtomOwners(flow.uuid, flow.atomDetails);
+    this.#putFlow(entry, flow);
+  }
+
+  async getFlowDetail(uuid: string, options?: LoadOptions): Promise<FlowDetail> {
+    this.#check();
+    const fe = this.#flows.get(uuid);
+    if (fe === undefined) throw new NotFound(`flow detail '${uuid}' not found`, uuid);
+    return this.#assembleFlow(fe, options?.lazy === true);
+  }
+
+  async getBookUuidOfFlow(flowUuid: string): Promise<string> {
+    this.#check();
+    const fe = this.#flows.get(flowUuid);
+    if (fe === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
+    return fe.bookUuid;
+  }
+
+  async saveAtomDetails(flowUuid: string, atoms: readonly AtomDetail[]): Promise<void> {
+    this.#check();
+    const fe = this.#flows.get(flowUuid);
+    if (fe === undefined) throw new NotFound(`cannot save atom details: flow detail '${flowUuid}' is not stored`, flowUuid);
+    this.#checkAtomOwners(flowUuid, atoms);
+    for (const a of atoms) this.#putAtom(fe, a);
+  }
+
+  async getAtomDetails(flowUuid: string): Promise<AtomDetail[]> {
+    this.#check();
+    const fe = this.#flows.get(flowUuid);
+    if (fe === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
+    return atomsOf(fe);
+  }
+
+  /** The hot path: a lookup, ownership checks, then map sets. No copying, no JSON. */
+  async commit(flowUuid: string, change: FlowChange): Promise<void> {
+    this.#check();
+    const fe = this.#flows.get(flowUuid);
+    if (fe === undefined) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
+    const { flow, atoms } = change;
+    if (flow !== undefined && flow.uuid !== flowUuid) {
+      throw new InvariantViolation(`cannot commit flow detail '${flow.uuid}' under flow uuid '${flowUuid}'`, { subject: flowUuid });
+    }
+    if (atoms !== undefined) this.#checkAtomOwners(flowUuid, atoms);
+    if (flow !== undefined) fe.detail = keepCreatedAt(fe.detail, flow);
+    if (atoms !== undefined) for (const a of atoms) this.#putAtom(fe, a);
+  }
+
+  async clearAll(): Promise<void> {
+    this.#check();
+    this.#books.clear();
+    this.#flows.clear();
+    this.#atoms.clear();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#books.clear();
+    this.#flows.clear();
+    this.#atoms.clear();
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  #check(): void {
+    if (this.#closed) throw new StorageFailure('memory backend is closed');
+  }
+
+  #checkFlowOwner(flowUuid: string, bookUuid: string): void {
+    const fe = this.#flows.get(flowUuid);
+    if (fe !== undefined && fe.bookUuid !== bookUuid) {
+      throw new InvariantViolation(`flow detail '${flowUuid}' belongs to logbook '${fe.bookUuid}', not '${bookUuid}'`, { subject: flowUuid });
+    }
+  }
+
+  #checkAtomOwners(flowUuid: string, atoms: readonly AtomDetail[]): void {
+    for (const a of atoms) {
+      const ae = this.#atoms.get(a.uuid);
+      if (ae !== undefined && ae.flowUuid !== flowUuid) {
+        throw new InvariantViolation(`atom detail '${a.name}' ('${a.uuid}') belongs to flow detail '${ae.flowUuid}', not '${flowUuid}'`, {
+          subject: a.name,
+        });
+      }
+    }
+  }
+
+  #putFlow(book: BookEntry, fd: FlowDetail): void {
+    let fe = this.#flows.get(fd.uuid);
+    if (fe === undefined) {
+      fe = { bookUuid: book.book.uuid, detail: fd, atoms: new Map() };
+      this.#flows.set(fd.uuid, fe);
+      book.flows.add(fd.uuid);
+    } else {
+      fe.detail = keepCreatedAt(fe.detail, fd);
+    }
+    for (const a of fd.atomDetails) this.#putAtom(fe, a);
+  }
+
+  #putAtom(fe: FlowEntry, a: AtomDetail): void {
+    const ae = fe.atoms.get(a.uuid);
+    if (ae === undefined) {
+      const created: AtomEntry = { flowUuid: fe.detail.uuid, detail: a };
+      fe.atoms.set(a.uuid, created);
+      this.#atoms.set(a.uuid, created);
+    } else {
+      const prev = ae.detail;
+      ae.detail = prev.createdAt === a.createdAt ? a : updateAtom(a, { createdAt: prev.createdAt });
+    }
+  }
+
+  #assembleFlow(fe: FlowEntry, lazy: boolean): FlowDetail {
+    return Object.freeze({ ...fe.detail, atomDetails: lazy ? EMPTY : Object.freeze(atomsOf(fe)) });
+  }
+
+  #assembleBook(entry: BookEntry, lazy: boolean): LogBook {
+    let flowDetails: readonly FlowDetail[] = EMPTY;
+    if (!lazy) {
+      const flows: FlowDetail[] = [];
+      for (const uuid of entry.flows) {
+        const fe = this.#flows.get(uuid);
+        if (fe !== undefined) flows.push(this.#assembleFlow(fe, false));
+      }
+      flowDetails = Object.freeze(sortByCreation(flows));
+    }
+    return Object.freeze({ ...entry.book, flowDetails });
+  }
+}
+
+function atomsOf(fe: FlowEntry): AtomDetail[] {
+  const out: AtomDetail[] = [];
+  for (const ae of fe.atoms.values()) out.push(ae.detail);
+  return out;
+}
+
+/** Oldest first; a stable sort, so equal creation times keep first-stored order. */
+function sortByCreation<T extends { readonly createdAt: number }>(items: T[]): T[] {
+  return items.sort((a, b) => a.createdAt - b.createdAt);
+}

@@ -1,0 +1,95 @@
+/**
+ * Opens a backend from a connection URI (TaskFlow's `backends.fetch({'connection': uri})`).
+ *
+ * | URI                                   | backend                                   |
+ * |---------------------------------------|-------------------------------------------|
+ * | `memory://`                           | `MemoryBackend`                           |
+ * | `sqlite:///abs/path.db`               | `SqliteBackend` on the file `/abs/path.db` |
+ * | `sqlite::memory:`                     | `SqliteBackend` on a private in-memory db |
+ *
+ * A sqlite URI takes three slashes and an absolute path (percent-encoded where needed, e.g.
+ * `%20` for a space); `sqlite://relative.db` is refused, because its meaning would depend on the
+ * working directory. Options go in `options` or in the query: `sqlite:///x.db?durability=full`
+ * (`durability`: 'normal' | 'full'; `busyTimeout`: ms). Postgres is planned; other schemes fail.
+ */
+import { InvariantViolation } from '../lib/errors.js';
+import type { Backend } from './backend.js';
+import { MemoryBackend } from './memory.js';
+import { resolveSqliteOptions, type SqliteBackendOptions } from './sqlite-options.js';
+import { SqliteBackend } from './sqlite.js';
+
+export type OpenBackendOptions = SqliteBackendOptions;
+
+const SUPPORTED = 'memory://, sqlite:///absolute/path.db, sqlite::memory: (postgres:// is planned, not yet available)';
+
+function refuse(uri: string, why: string): never {
+  throw new InvariantViolation(`cannot open backend '${uri}': ${why}; supported: ${SUPPORTED}`, { option: 'uri' });
+}
+
+/** `?durability=full&busyTimeout=100` → options (unknown or repeated parameters refused). */
+function queryOptions(uri: string, query: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (query === '') return out;
+  for (const part of query.split('&')) {
+    const eq = part.indexOf('=');
+    const key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
+    const value = decodeURIComponent(eq < 0 ? '' : part.slice(eq + 1));
+    if (key in out) refuse(uri, `query parameter '${key}' is given twice`);
+    if (key === 'durability') out[key] = value;
+    else if (key === 'busyTimeout') out[key] = /^\d+$/.test(value) ? Number(value) : value;
+    else throw new InvariantViolation(`cannot open backend '${uri}': unknown query parameter '${key}' (known: durability, busyTimeout)`, { option: key });
+  }
+  return out;
+}
+
+/** Options from the URI and from `options`, which must agree where both are given. */
+function mergeOptions(uri: string, fromUri: Record<string, unknown>, options: OpenBackendOptions | undefined): SqliteBackendOptions {
+  resolveSqliteOptions(options); // unknown keys, bad values
+  const merged: Record<string, unknown> = { ...fromUri };
+  for (const [key, value] of Object.entries(options ?? {})) {
+    if (value === undefined) continue;
+    if (key in fromUri && fromUri[key] !== value) {
+      throw new InvariantViolation(
+        `cannot open backend '${uri}': option '${key}' is ${JSON.stringify(value)} but the URI says ${JSON.stringify(fromUri[key])}`,
+        { option: key },
+      );
+    }
+    merged[key] = value;
+  }
+  resolveSqliteOptions(merged); // validates the URI's values too
+  return merged as SqliteBackendOptions;
+}
+
+export async function openBackend(uri: string, options?: OpenBackendOptions): Promise<Backend> {
+  if (typeof uri !== 'string') throw new InvariantViolation(`backend URI must be a string, got ${typeof uri}`, { option: 'uri' });
+  const q = uri.indexOf('?');
+  const base = q < 0 ? uri : uri.slice(0, q);
+  const query = q < 0 ? '' : uri.slice(q + 1);
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(base)?.[1]?.toLowerCase();
+  if (scheme === undefined) refuse(uri, 'no scheme');
+
+  switch (scheme) {
+    case 'memory': {
+      if (base !== 'memory://' && base !== 'memory:') refuse(uri, "a memory URI is just 'memory://'");
+      mergeOptions(uri, queryOptions(uri, query), options); // validated; nothing to persist, so ignored
+      return new MemoryBackend();
+    }
+    case 'sqlite': {
+      const opts = mergeOptions(uri, queryOptions(uri, query), options);
+      const rest = base.slice('sqlite:'.length);
+      if (rest === ':memory:') return new SqliteBackend(':memory:', opts);
+      if (!rest.startsWith('///')) {
+        refuse(uri, rest.startsWith('//') ? 'a sqlite URI needs three slashes and an absolute path (sqlite:///abs/path.db); relative paths are not supported' : 'malformed sqlite URI');
+      }
+      let path = decodeURIComponent(rest.slice(2));
+      if (/^\/[A-Za-z]:[\\/]/.test(path)) path = path.slice(1); // sqlite:///C:/dir/x.db on Windows
+      if (path === '/' || path.endsWith('/')) refuse(uri, 'the sqlite URI names a directory, not a database file');
+      return new SqliteBackend(path, opts);
+    }
+    case 'postgres':
+    case 'postgresql':
+      return refuse(uri, 'the postgres backend is planned but not available yet');
+    default:
+      return refuse(uri, `unsupported scheme '${scheme}'`);
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * The SQLite store's schema as forward-only migrations, and the row codec (model record ⇄ column
+ * values). No driver import here: `sqlite.ts` is the one file that talks to better-sqlite3.
+ *
+ * Columns follow TaskFlow's SQL schema (logbooks ⊃ flowdetails ⊃ atomdetails, `parent_uuid`
+ * foreign keys with ON DELETE CASCADE, JSON text columns) with our fields. Each table has an
+ * explicit `seq INTEGER PRIMARY KEY` (SQLite's rowid, made explicit so VACUUM keeps it) that gives
+ * first-stored order, and `uuid TEXT NOT NULL UNIQUE` as the record's key (what the foreign keys
+ * and upserts use).
+ *
+ * JSON columns hold JSON text for a defined value and SQL NULL for `undefined`, so a `null`
+ * result (`'null'`) and no result (NULL) stay apart.
+ */
+import { InvariantViolation } from '../lib/errors.js';
+import type { FailureData } from '../lib/failure.js';
+import type { AtomKind, AtomState, FlowState, Intention } from '../lib/states.js';
+import {
+  atomDetailFromJSON,
+  flowDetailFromJSON,
+  logBookFromJSON,
+  resultsToJSON,
+  type AtomDetail,
+  type AtomDetailJSON,
+  type FlowDetail,
+  type LogBook,
+} from './models.js';
+
+/** Marks the file as ours in its header (`PRAGMA application_id`): 'AFLW'. */
+export const APPLICATION_ID = 0x41464c57;
+/** The key of our row in `schema_version`. */
+export const SCHEMA_APP = 'atomflow';
+
+export const CREATE_SCHEMA_VERSION = `
+CREATE TABLE IF NOT EXISTS schema_version (
+  app        TEXT PRIMARY KEY NOT NULL,
+  version    INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+)`;
+
+/**
+ * Forward-only migrations: entry i takes the schema from version i to version i + 1. Append only;
+ * never edit an entry that has shipped.
+ */
+export const MIGRATIONS: readonly string[] = Object.freeze([
+  // 1: the three tables.
+  `
+CREATE TABLE logbooks (
+  seq        INTEGER PRIMARY KEY,
+  uuid       TEXT NOT NULL UNIQUE,
+  format     INTEGER NOT NULL,
+  name       TEXT NOT NULL,
+  meta       TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER
+);
+CREATE TABLE flowdetails (
+  seq         INTEGER PRIMARY KEY,
+  uuid        TEXT NOT NULL UNIQUE,
+  parent_uuid TEXT NOT NULL REFERENCES logbooks(uuid) ON DELETE CASCADE,
+  format      INTEGER NOT NULL,
+  name        TEXT NOT NULL,
+  state       TEXT,
+  meta        TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER
+);
+CREATE INDEX flowdetails_parent ON flowdetails(parent_uuid, created_at, seq);
+CREATE TABLE atomdetails (
+  seq            INTEGER PRIMARY KEY,
+  uuid           TEXT NOT NULL UNIQUE,
+  parent_uuid    TEXT NOT NULL REFERENCES flowdetails(uuid) ON DELETE CASCADE,
+  format         INTEGER NOT NULL,
+  name           TEXT NOT NULL,
+  kind           TEXT NOT NULL,
+  version        TEXT NOT NULL,
+  state          TEXT NOT NULL,
+  intention      TEXT NOT NULL,
+  results        TEXT,
+  failure        TEXT,
+  revert_results TEXT,
+  revert_failure TEXT,
+  meta           TEXT NOT NULL,
+  created_at     INTEGER NOT NULL,
+  updated_at     INTEGER
+);
+CREATE INDEX atomdetails_parent ON atomdetails(parent_uuid, seq);
+`,
+]);
+
+// ---- SQL ----------------------------------------------------------------------------------
+
+const BOOK_COLS = 'uuid, format, name, meta, created_at, updated_at';
+const FLOW_COLS = 'uuid, parent_uuid, format, name, state, meta, created_at, updated_at';
+const ATOM_COLS =
+  'uuid, parent_uuid, format, name, kind, version, state, intention, results, failure, revert_results, revert_failure, meta, created_at, updated_at';
+
+/** Upserts keep `seq` and `created_at` (first store); a row owned by another parent is left alone (0 changes). */
+export const SQL = {
+  upsertBook: `INSERT INTO logbooks (${BOOK_COLS}) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT(uuid) DO UPDATE SET format = excluded.format, name = excluded.name, meta = excluded.meta,
+      updated_at = excluded.updated_at`,
+  upsertFlow: `INSERT INTO flowdetails (${FLOW_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(uuid) DO UPDATE SET format = excluded.format, name = excluded.name, state = excluded.state,
+      meta = excluded.meta, updated_at = excluded.updated_at
+    WHERE flowdetails.parent_uuid = excluded.parent_uuid`,
+  updateFlow: `UPDATE flowdetails SET format = ?, name = ?, state = ?, meta = ?, updated_at = ? WHERE uuid = ?`,
+  upsertAtom: `INSERT INTO atomdetails (${ATOM_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT(uuid) DO UPDATE SET format = excluded.format, name = excluded.name, kind = excluded.kind,
+      version = excluded.version, state = excluded.state, intention = excluded.intention, results = excluded.results,
+      failure = excluded.failure, revert_results = excluded.revert_results, revert_failure = excluded.revert_failure,
+      meta = excluded.meta, updated_at = excluded.updated_at
+    WHERE atomdetails.parent_uuid = excluded.parent_uuid`,
+  deleteBook: 'DELETE FROM logbooks WHERE uuid = ?',
+  book: `SELECT ${BOOK_COLS} FROM logbooks WHERE uuid = ?`,
+  books: `SELECT ${BOOK_COLS} FROM logbooks ORDER BY created_at, seq`,
+  bookExists: 'SELECT 1 FROM logbooks WHERE uuid = ?',
+  flow: `SELECT ${FLOW_COLS} FROM flowdetails WHERE uuid = ?`,
+  flowParent: 'SELECT parent_uuid FROM flowdetails WHERE uuid = ?',
+  flowsOfBook: `SELECT ${FLOW_COLS} FROM flowdetails WHERE parent_uuid = ? ORDER BY created_at, seq`,
+  allFlows: `SELECT ${FLOW_COLS} FROM flowdetails ORDER BY created_at, seq`,
+  atomParent: 'SELECT parent_uuid FROM atomdetails WHERE uuid = ?',
+  atomsOfFlow: `SELECT ${ATOM_COLS} FROM atomdetails WHERE parent_uuid = ? ORDER BY seq`,
+  atomsOfBook: `SELECT ${ATOM_COLS.replace(/(\w+)/g, 'a.$1')} FROM atomdetails a JOIN flowdetails f ON a.parent_uuid = f.uuid
+    WHERE f.parent_uuid = ? ORDER BY a.seq`,
+  allAtoms: `SELECT ${ATOM_COLS} FROM atomdetails ORDER BY seq`,
+  clear: 'DELETE FROM atomdetails; DELETE FROM flowdetails; DELETE FROM logbooks;',
+} as const;
+
+// ---- rows -----------------------------------------------------------------------------------
+
+export interface BookRow {
+  uuid: string;
+  format: number;
+  name: string;
+  meta: string;
+  created_at: number;
+  updated_at: number | null;
+}
+
+export interface FlowRow extends BookRow {
+  parent_uuid: string;
+  state: string | null;
+}
+
+export interface AtomRow extends FlowRow {
+  kind: string;
+  version: string;
+  state: string;
+  intention: string;
+  results: string | null;
+  failure: string | null;
+  revert_results: string | null;
+  revert_failure: string | null;
+}
+
+export type Params = Array<string | number | null>;
+
+/** JSON text for a defined value; refuses what JSON cannot hold (BigInt, cycles, functions). */
+function toText(value: unknown, what: string, subject: string): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new InvariantViolation(`${subject}: ${what} cannot be stored as JSON: ${(err as Error).message}`, { subject, cause: err });
+  }
+  if (text === undefined) throw new InvariantViolation(`${subject}: ${what} cannot be stored as JSON (a ${typeof value})`, { subject });
+  return text;
+}
+
+function optText(value: unknown, what: string, subject: string): string | null {
+  return value === undefined ? null : toText(value, what, subject);
+}
+
+function parse(text: string | null): unknown {
+  return text === null ? undefined : JSON.parse(text);
+}
+
+export function bookParams(b: LogBook): Params {
+  return [b.uuid, b.format, b.name, toText(b.meta, 'meta', `logbook '${b.name}'`), b.createdAt, b.updatedAt];
+}
+
+export function flowParams(bookUuid: string, f: FlowDetail): Params {
+  return [f.uuid, bookUuid, f.format, f.name, f.state, toText(f.meta, 'meta', `flow detail '${f.name}'`), f.createdAt, f.updatedAt];
+}
+
+/** For `SQL.updateFlow` (the commit path). */
+export function flowUpdateParams(f: FlowDetail): Params {
+  return [f.format, f.name, f.state, toText(f.meta, 'meta', `flow detail '${f.name}'`), f.updatedAt, f.uuid];
+}
+
+export function atomParams(flowUuid: string, a: AtomDetail): Params {
+  const s = `atom '${a.name}'`;
+  return [
+    a.uuid,
+    flowUuid,
+    a.format,
+    a.name,
+    a.kind,
+    a.version,
+    a.state,
+    a.intention,
+    optText(resultsToJSON(a.kind, a.results), 'results', s),
+    a.failure === null ? null : toText(a.failure.toJSON(), 'failure', s),
+    optText(a.revertResults, 'revert results', s),
+    a.revertFailure === null ? null : toText(a.revertFailure.toJSON(), 'revert failure', s),
+    toText(a.meta, 'meta', s),
+    a.createdAt,
+    a.updatedAt,
+  ];
+}
+
+export function bookFromRow(r: BookRow): LogBook {
+  return logBookFromJSON({
+    format: r.format,
+    uuid: r.uuid,
+    name: r.name,
+    meta: JSON.parse(r.meta) as Record<string, unknown>,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    flowDetails: [],
+  });
+}
+
+export function flowFromRow(r: FlowRow): FlowDetail {
+  return flowDetailFromJSON({
+    format: r.format,
+    uuid: r.uuid,
+    name: r.name,
+    state: r.state as FlowState | null,
+    meta: JSON.parse(r.meta) as Record<string, unknown>,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    atomDetails: [],
+  });
+}
+
+export function atomFromRow(r: AtomRow): AtomDetail {
+  const data: AtomDetailJSON = {
+    format: r.format,
+    uuid: r.uuid,
+    name: r.name,
+    kind: r.kind as AtomKind,
+    version: r.version,
+    state: r.state as AtomState,
+    intention: r.intention as Intention,
+    failure: r.failure === null ? null : (JSON.parse(r.failure) as FailureData),
+    revertFailure: r.revert_failure === null ? null : (JSON.parse(r.revert_failure) as FailureData),
+    meta: JSON.parse(r.meta) as Record<string, unknown>,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+  const results = parse(r.results);
+  if (results !== undefined) data.results = results;
+  const revertResults = parse(r.revert_results);
+  if (revertResults !== undefined) data.revertResults = revertResults;
+  return atomDetailFromJSON(data);
+}
+
+/** Frozen copies of `book`/`flow` holding the given contents. */
+export function withFlows(book: LogBook, flows: readonly FlowDetail[]): LogBook {
+  return Object.freeze({ ...book, flowDetails: Object.freeze(flows) });
+}
+export function withAtoms(flow: FlowDetail, atoms: readonly AtomDetail[]): FlowDetail {
+  return Object.freeze({ ...flow, atomDetails: Object.freeze(atoms) });
+}
