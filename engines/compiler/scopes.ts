@@ -14,31 +14,34 @@ interface Place {
 
 export class Scopes {
   readonly #c: Compilation;
-  readonly #reach = new Map<number, Map<number, Set<number>>>();
-  readonly #cache = new Map<string, readonly number[]>();
+  /** Per consumer atom: stored name → candidate providers, nearest first. */
+  readonly #cache: Array<Map<string, readonly number[]> | undefined>;
 
   constructor(c: Compilation) {
     this.#c = c;
+    this.#cache = new Array(c.atoms.length);
   }
 
-  #reachable(flow: number, from: number): Set<number> {
-    let perFlow = this.#reach.get(flow);
-    if (!perFlow) this.#reach.set(flow, (perFlow = new Map()));
-    let set = perFlow.get(from);
-    if (set) return set;
-    set = new Set();
+  /**
+   * Whether child `to` of a graph flow is reachable from child `from`. Children are numbered in
+   * a topological order, so the search never needs to go past `to`, and usually ends at once
+   * (a provider is most often a direct predecessor).
+   */
+  #reaches(flow: number, from: number, to: number): boolean {
+    if (from >= to) return false;
     const succ = this.#c.flows[flow]!.childSuccessors;
+    const seen = new Set<number>([from]);
     const stack = [from];
     while (stack.length > 0) {
       for (const w of succ[stack.pop()!] ?? []) {
-        if (!set.has(w)) {
-          set.add(w);
+        if (w === to) return true;
+        if (w < to && !seen.has(w)) {
+          seen.add(w);
           stack.push(w);
         }
       }
     }
-    perFlow.set(from, set);
-    return set;
+    return false;
   }
 
   #up(p: Place): Place {
@@ -70,7 +73,7 @@ export class Scopes {
       case 'unordered':
         return -1;
       case 'graph':
-        return this.#reachable(a.flow, a.pos).has(b.pos) ? f.depth : -1;
+        return this.#reaches(a.flow, a.pos, b.pos) ? f.depth : -1;
       default: {
         const never: never = f.pattern;
         return never;
@@ -80,8 +83,9 @@ export class Scopes {
 
   /** Atoms `consumer` may read `name` from, the one to prefer first. */
   candidates(consumer: number, name: string): readonly number[] {
-    const key = `${consumer}\u0000${name}`;
-    const hit = this.#cache.get(key);
+    let perAtom = this.#cache[consumer];
+    if (perAtom === undefined) perAtom = this.#cache[consumer] = new Map();
+    const hit = perAtom.get(name);
     if (hit) return hit;
     const scored: Array<[number, number]> = [];
     for (const p of this.#c.providers.get(name) ?? []) {
@@ -90,7 +94,7 @@ export class Scopes {
     }
     scored.sort((x, y) => y[1] - x[1] || y[0] - x[0]);
     const out = Object.freeze(scored.map(([p]) => p));
-    this.#cache.set(key, out);
+    perAtom.set(name, out);
     return out;
   }
 }

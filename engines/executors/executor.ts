@@ -24,6 +24,11 @@ export interface Executor {
   readonly capacity: number;
   /** Starts (or queues, for a serial batch) a job; outcomes arrive through `post`. */
   start(job: Job): void;
+  /**
+   * Runs queued work now, when the executor queues (the serial batch): the machine calls it when
+   * it starts waiting. Synchronous jobs complete without a tick; a promise means some job is async.
+   */
+  drain?(): void | Promise<void>;
 }
 
 export type Post = (completions: Completion[]) => void;

@@ -9,7 +9,6 @@ export class SerialExecutor implements Executor {
   readonly capacity = Number.POSITIVE_INFINITY;
   readonly #post: Post;
   #batch: Job[] = [];
-  #scheduled = false;
 
   constructor(post: Post) {
     this.#post = post;
@@ -17,23 +16,25 @@ export class SerialExecutor implements Executor {
 
   start(job: Job): void {
     this.#batch.push(job);
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      queueMicrotask(() => void this.#drain());
-    }
   }
 
-  async #drain(): Promise<void> {
+  drain(): void | Promise<void> {
     const out: Completion[] = [];
     while (this.#batch.length > 0) {
-      const batch = this.#batch;
-      this.#batch = [];
-      for (const job of batch) {
-        const c = runJob(job);
-        out.push(c instanceof Promise ? await c : c);
-      }
+      const job = this.#batch.shift()!;
+      const c = runJob(job);
+      if (c instanceof Promise) return this.#finish(c, out);
+      out.push(c);
     }
-    this.#scheduled = false;
+    if (out.length > 0) this.#post(out);
+  }
+
+  async #finish(pending: Promise<Completion>, out: Completion[]): Promise<void> {
+    out.push(await pending);
+    while (this.#batch.length > 0) {
+      const c = runJob(this.#batch.shift()!);
+      out.push(c instanceof Promise ? await c : c);
+    }
     this.#post(out);
   }
 }

@@ -168,7 +168,7 @@ export class Machine {
     return 'SCHEDULING';
   }
 
-  async #scheduling(): Promise<EngineState> {
+  #scheduling(): EngineState | Promise<EngineState> {
     if (this.#stop === 'none') {
       const cap = this.#executor.capacity;
       while (this.#running + this.#startedThisStep < cap && this.#stop === 'none') {
@@ -178,13 +178,23 @@ export class Machine {
       }
     }
     this.#startedThisStep = 0;
-    await this.#commit();
-    return 'WAITING';
+    // The serial executor runs its batch here, inside SCHEDULING (as TaskFlow's serial engine).
+    const committed = this.#commit();
+    if (committed === undefined) {
+      const drained = this.#executor.drain?.();
+      return drained === undefined ? 'WAITING' : drained.then(() => 'WAITING' as const);
+    }
+    return committed.then(() => this.#executor.drain?.()).then(() => 'WAITING' as const);
   }
 
   #startedThisStep = 0;
 
-  async #waiting(): Promise<EngineState> {
+  #waiting(): EngineState | Promise<EngineState> {
+    if (this.#completions.length > 0 && this.#notes.length === 0) return 'ANALYZING';
+    return this.#waitLoop();
+  }
+
+  async #waitLoop(): Promise<EngineState> {
     for (;;) {
       if (this.#completions.length > 0) break;
       if (this.#notes.length > 0) {
@@ -199,15 +209,15 @@ export class Machine {
     return 'ANALYZING';
   }
 
-  async #analyzing(): Promise<EngineState> {
+  #analyzing(): EngineState | Promise<EngineState> {
     if (this.#notes.length > 0) this.#applyNotes();
     const done = this.#completions;
     this.#completions = [];
     for (const c of done) this.#complete(c);
     if (this.#stop === 'none' && this.#hasReady()) return 'SCHEDULING';
     if (this.#running > 0 || (this.#stop === 'none' && this.#timers.size > 0)) {
-      await this.#commit();
-      return 'WAITING';
+      const committed = this.#commit();
+      return committed === undefined ? 'WAITING' : committed.then(() => 'WAITING' as const);
     }
     return this.#finish();
   }
@@ -456,7 +466,14 @@ export class Machine {
     }
   }
 
-  async #commit(): Promise<void> {
+  /** Commits the step's writes, then emits its events and starts its jobs (undefined: nothing to commit). */
+  #commit(): Promise<void> | undefined {
+    const rt = this.#rt;
+    if (rt.queue.length === 0 && !rt.storage.hasPendingWrites) return undefined;
+    return this.#commitNow();
+  }
+
+  async #commitNow(): Promise<void> {
     const rt = this.#rt;
     const toStart: StartEntry[] = [];
     const calledOff: StartEntry[] = [];
