@@ -166,7 +166,10 @@ export class MemoryBackend implements Backend {
   }
 
   #checkAtomOwners(flowUuid: string, atoms: readonly AtomDetail[]): void {
+    const own = this.#flows.get(flowUuid)?.atoms;
     for (const a of atoms) {
+      // Most commits update atoms the flow already owns: one lookup in the flow's own map.
+      if (own?.has(a.uuid)) continue;
       const ae = this.#atoms.get(a.uuid);
       if (ae !== undefined && ae.flowUuid !== flowUuid) {
         throw new InvariantViolation(`atom detail '${a.name}' ('${a.uuid}') belongs to flow detail '${ae.flowUuid}', not '${flowUuid}'`, {

@@ -13,7 +13,7 @@ import { Heap } from '../../lib/heap.js';
 import { History, Retry } from '../../lib/retry.js';
 import { flowTransition, type EngineState, type FlowState } from '../../lib/states.js';
 import type { Task } from '../../lib/task.js';
-import type { StoredAttempt } from '../../persistence/models.js';
+import type { ExecutionInfo, StoredAttempt } from '../../persistence/models.js';
 import type { Completion, Executor, Job } from '../executors/executor.js';
 import type { Clock } from './clock.js';
 import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
@@ -46,6 +46,19 @@ type Note = { readonly kind: 'progress'; readonly atom: number; readonly progres
 
 const NEVER = new AbortController().signal;
 const HOST = os.hostname();
+const PID = process.pid;
+
+/** Execution info, always with the same fields (so the hot path stays monomorphic). */
+function execution(prev: ExecutionInfo | undefined, changes: { executeStartedAt?: number; executeEndedAt?: number; revertStartedAt?: number; revertEndedAt?: number }): ExecutionInfo {
+  return {
+    hostname: HOST,
+    pid: PID,
+    executeStartedAt: changes.executeStartedAt ?? prev?.executeStartedAt,
+    executeEndedAt: changes.executeEndedAt ?? prev?.executeEndedAt,
+    revertStartedAt: changes.revertStartedAt ?? prev?.revertStartedAt,
+    revertEndedAt: changes.revertEndedAt ?? prev?.revertEndedAt,
+  } as ExecutionInfo;
+}
 
 export class Machine {
   readonly #rt: Runtime;
@@ -403,7 +416,7 @@ export class Machine {
     const { retryAt: _done, ...meta } = d.meta;
     this.#begin(i, { atom: i, kind: 'execute', run }, {
       state: 'RUNNING',
-      meta: { ...meta, progress: 0, execution: { hostname: HOST, pid: process.pid, executeStartedAt: now } },
+      meta: { ...meta, progress: 0, execution: execution(undefined, { executeStartedAt: now }) },
     });
   }
 
@@ -437,7 +450,7 @@ export class Machine {
     this.#rerevert.delete(i);
     this.#begin(i, { atom: i, kind: 'revert', run }, {
       state: 'REVERTING',
-      meta: { ...d.meta, progress: 0, execution: { ...d.meta.execution, hostname: HOST, pid: process.pid, revertStartedAt: Date.now() } },
+      meta: { ...d.meta, progress: 0, execution: execution(d.meta.execution, { revertStartedAt: Date.now() }) },
     });
   }
 
@@ -567,7 +580,7 @@ export class Machine {
   #executed(i: number, value: unknown): void {
     const rt = this.#rt;
     const d = rt.detail(i);
-    const meta = { ...d.meta, progress: 1, execution: { ...d.meta.execution, executeEndedAt: Date.now() } };
+    const meta = { ...d.meta, progress: 1, execution: execution(d.meta.execution, { executeEndedAt: Date.now() }) };
     if (d.kind === 'retry') {
       const results: readonly StoredAttempt[] = Object.freeze([...(d.results as StoredAttempt[]), Object.freeze({ value, failures: Object.freeze({}) })]);
       rt.write(i, { state: 'SUCCESS', results, failure: null, meta }, { result: value });
@@ -592,7 +605,7 @@ export class Machine {
     }
     const failure = Failure.from(error);
     const d = rt.detail(i);
-    const meta = { ...d.meta, execution: { ...d.meta.execution, executeEndedAt: Date.now() } };
+    const meta = { ...d.meta, execution: execution(d.meta.execution, { executeEndedAt: Date.now() }) };
     rt.write(i, { state: 'FAILURE', failure, results: d.kind === 'retry' ? d.results : undefined, meta }, { failure });
     this.#failures.set(d.name, failure);
     this.#failureSnapshot = undefined;
@@ -655,7 +668,7 @@ export class Machine {
   #reverted(i: number, value: unknown): void {
     const rt = this.#rt;
     const d = rt.detail(i);
-    const meta = { ...d.meta, progress: 1, execution: { ...d.meta.execution, revertEndedAt: Date.now() } };
+    const meta = { ...d.meta, progress: 1, execution: execution(d.meta.execution, { revertEndedAt: Date.now() }) };
     const changes = { state: 'REVERTED' as const, revertResults: value, revertFailure: null, meta };
     rt.write(i, d.kind === 'retry' ? { ...changes, results: Object.freeze([]) } : changes, { result: value });
     rt.report('progress', () => ({ name: d.name, progress: 1 }));
@@ -665,7 +678,7 @@ export class Machine {
     const rt = this.#rt;
     const failure = Failure.from(error);
     const d = rt.detail(i);
-    const meta = { ...d.meta, execution: { ...d.meta.execution, revertEndedAt: Date.now() } };
+    const meta = { ...d.meta, execution: execution(d.meta.execution, { revertEndedAt: Date.now() }) };
     rt.write(i, { state: 'REVERT_FAILURE', revertFailure: failure, revertResults: undefined, meta }, { failure });
     this.#retain(failure);
   }
