@@ -1,0 +1,235 @@
+/**
+ * `npm run bench` (issue #6): times the workloads of ../shared/bench/taskflow_bench.py and our own,
+ * prints one JSON line per measurement (`impl`, `case`, `n`, `seconds`, `us_per_atom`, extras)
+ * and then a table with the budgets.
+ *
+ *   node --expose-gc dist/bench/run.js [--n 10000] [--cases a,b] [--json-only] [--big 100000] [--strict]
+ *
+ * --n      n for the TaskFlow cases, the raw_* baselines and linear_serial_sqlite_full (default 10,000)
+ * --cases  comma-separated subset (default: all, in the order of CASES below)
+ * --big    n of resume_sqlite, peak_rss and the top of scaling (default 100,000; the budgets are for 100k)
+ * --strict exit 1 when a budget is missed
+ * io_parallel always runs 10,000 atoms; scaling runs linear_serial_mem at 1,000 / 10,000 / --big.
+ * Protocol (see cases.ts `measure`): warm-up at min(n, 1000), median of 3 runs for n <= 20,000.
+ * Baselines: raw_loop (a bare await loop over the same execute functions) and raw_sqlite /
+ * raw_sqlite_full (one better-sqlite3 commit per atom): the '÷ baseline' column is µs/atom over
+ * the baseline's µs/atom at the same --n. SQLite files go to ATOMFLOW_BENCH_TMP or the OS temp dir.
+ */
+import { realpathSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import {
+  gcAvailable,
+  ioParallel,
+  linearSerialSqlite,
+  measure,
+  peakRss,
+  resumeSqlite,
+  rawLoop,
+  rawSqlite,
+  round,
+  TASKFLOW_CASES,
+  type Measured,
+} from './cases.js';
+
+export interface Row {
+  readonly impl: 'atomflow-ts';
+  readonly case: string;
+  readonly n: number;
+  readonly seconds: number;
+  readonly us_per_atom: number;
+  readonly [extra: string]: unknown;
+}
+
+interface Line {
+  readonly row: Row;
+  /** Text of the budget, e.g. '≤ 5 µs'. */
+  readonly budget?: string;
+  readonly ok?: boolean;
+  readonly note?: string;
+  /** Whether a ratio to raw_loop makes sense for this row. */
+  readonly perAtom?: boolean;
+  /** The baseline case for the ratio column (default raw_loop). */
+  readonly base?: string;
+}
+
+interface Ctx {
+  readonly n: number;
+  readonly big: number;
+}
+
+export function toRow(name: string, m: Measured | { n: number; seconds: number; extra?: Readonly<Record<string, unknown>> }): Row {
+  const runs = 'runs' in m && m.runs.length > 1 ? { runs: m.runs.map((s) => round(s, 4)) } : {};
+  return {
+    impl: 'atomflow-ts',
+    case: name,
+    n: m.n,
+    seconds: round(m.seconds, 4),
+    us_per_atom: round((m.seconds / m.n) * 1e6, 2),
+    ...(m.extra ?? {}),
+    ...runs,
+  };
+}
+
+function perAtomBudget(name: string, limit: number, base?: string): (c: Ctx) => Promise<Line[]> {
+  return async ({ n }) => {
+    const row = toRow(name, await measure(TASKFLOW_CASES[name]!, n));
+    return [{ row, budget: `≤ ${limit} µs`, ok: row.us_per_atom <= limit, perAtom: true, ...(base ? { base } : {}) }];
+  };
+}
+
+const IO_N = 10_000;
+const SCALING_MAX_DEVIATION = 0.25;
+
+const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
+  raw_loop: async ({ n }) => {
+    const row = toRow('raw_loop', await measure(rawLoop, n));
+    const build = ((row['build_seconds'] as number) / n) * 1e6;
+    return [{ row, note: `the limit: bare await loop (building the tasks: ${build.toFixed(2)} µs/atom more)`, perAtom: true }];
+  },
+  linear_serial_mem: perAtomBudget('linear_serial_mem', 5),
+  unordered_parallel_mem: perAtomBudget('unordered_parallel_mem', 5),
+  graph_chain_serial_mem: perAtomBudget('graph_chain_serial_mem', 10),
+  linear_revert_serial_mem: perAtomBudget('linear_revert_serial_mem', 10),
+  raw_sqlite: async ({ n }) => [
+    { row: toRow('raw_sqlite', await measure(rawSqlite('normal'), n)), note: 'SQLite floor: 1 commit/atom, WAL, synchronous NORMAL', perAtom: true, base: 'raw_sqlite' },
+    { row: toRow('raw_sqlite_full', await measure(rawSqlite('full'), n)), note: 'SQLite floor: 1 commit/atom, WAL, synchronous FULL', perAtom: true, base: 'raw_sqlite_full' },
+  ],
+  linear_serial_sqlite: perAtomBudget('linear_serial_sqlite', 50, 'raw_sqlite'),
+  linear_serial_sqlite_full: async ({ n }) => [
+    { row: toRow('linear_serial_sqlite_full', await measure(linearSerialSqlite('full'), n)), note: 'fsync per commit; no budget', perAtom: true, base: 'raw_sqlite_full' },
+  ],
+  io_parallel: async () => {
+    const row = toRow('io_parallel', await measure(ioParallel, IO_N));
+    const ratio = row['ratio'] as number;
+    return [{ row, budget: 'wall ≤ 1.15 × ideal', ok: ratio <= 1.15, note: `wall/ideal ${ratio.toFixed(3)} (ideal ${row['ideal_seconds'] as number} s)` }];
+  },
+  resume_sqlite: async ({ big }) => {
+    const row = toRow('resume_sqlite', await measure(resumeSqlite, big));
+    return [{ row, budget: big === 100_000 ? '≤ 1 s' : '≤ 1 s (at 100k)', ok: row.seconds <= 1, note: `load → first resumed execute; storing took ${row['store_seconds'] as number} s` }];
+  },
+  peak_rss: async ({ big }) => {
+    const r = peakRss(big);
+    const row = toRow('peak_rss', { n: big, seconds: r.seconds, extra: { maxrss_mb: r.maxrss_mb, startup_maxrss_mb: r.startup_maxrss_mb } });
+    return [{ row, budget: '≤ 300 MB', ok: r.maxrss_mb <= 300, note: `max RSS ${r.maxrss_mb} MB (node at start: ${r.startup_maxrss_mb} MB)` }];
+  },
+  scaling: async ({ big }) => {
+    const sizes = [...new Set([1_000, 10_000, big])].sort((a, b) => a - b);
+    const lines: Line[] = [];
+    let base = 0;
+    for (const size of sizes) {
+      const row = toRow('scaling', await measure(TASKFLOW_CASES['linear_serial_mem']!, size));
+      const us = row.us_per_atom;
+      if (base === 0) base = us;
+      const dev = us / base - 1;
+      const within = Math.abs(dev) <= SCALING_MAX_DEVIATION;
+      lines.push({
+        row: { ...row, of: 'linear_serial_mem', vs_first: round(dev, 3) },
+        budget: size === sizes[0] ? '≤ 5 µs (base)' : '≤ 5 µs, ±25% of base',
+        ok: us <= 5 && within,
+        note: size === sizes[0] ? 'linear_serial_mem' : `${dev >= 0 ? '+' : ''}${(dev * 100).toFixed(1)}% vs ${sizes[0]}`,
+        perAtom: true,
+      });
+    }
+    return lines;
+  },
+};
+
+interface Args {
+  n: number;
+  big: number;
+  cases: string[];
+  jsonOnly: boolean;
+  strict: boolean;
+}
+
+function usage(msg?: string): never {
+  if (msg) process.stderr.write(`bench: ${msg}\n`);
+  process.stderr.write(
+    'usage: node --expose-gc dist/bench/run.js [--n 10000] [--cases a,b] [--json-only] [--big 100000] [--strict]\n' +
+      `cases: ${Object.keys(CASES).join(', ')}\n`,
+  );
+  process.exit(msg ? 2 : 0);
+}
+
+function positiveInt(flag: string, v: string | undefined): number {
+  const x = Number(v);
+  if (v === undefined || !Number.isInteger(x) || x < 1) usage(`${flag} needs a positive integer, not ${JSON.stringify(v)}`);
+  return x;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const a: Args = { n: 10_000, big: 100_000, cases: Object.keys(CASES), jsonOnly: false, strict: false };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
+    const value = (): string | undefined => inline ?? argv[++i];
+    if (flag === '--n') a.n = positiveInt('--n', value());
+    else if (flag === '--big') a.big = positiveInt('--big', value());
+    else if (flag === '--cases') {
+      const list = (value() ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      const unknown = list.filter((c) => !(c in CASES));
+      if (list.length === 0 || unknown.length > 0) usage(`unknown case(s): ${unknown.join(', ') || '(none given)'}`);
+      a.cases = Object.keys(CASES).filter((c) => list.includes(c)); // raw_loop first, so ratios can use it
+    } else if (flag === '--json-only') a.jsonOnly = true;
+    else if (flag === '--strict') a.strict = true;
+    else if (flag === '--help' || flag === '-h') usage();
+    else usage(`unknown argument ${JSON.stringify(argv[i])}`);
+  }
+  return a;
+}
+
+function pad(s: string, w: number, right: boolean): string {
+  const len = [...s].length;
+  return right ? ' '.repeat(Math.max(0, w - len)) + s : s + ' '.repeat(Math.max(0, w - len));
+}
+
+export function printTable(header: readonly string[], rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number>): void {
+  const widths = header.map((h, i) => Math.max([...h].length, ...rows.map((r) => [...(r[i] ?? '')].length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => pad(c, widths[i]!, rightAligned.has(i))).join('  ').trimEnd();
+  process.stdout.write(`${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`);
+  for (const r of rows) process.stdout.write(`${line(r)}\n`);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const ctx: Ctx = { n: args.n, big: args.big };
+  if (!gcAvailable && !args.jsonOnly) process.stderr.write('bench: run with node --expose-gc for a full GC before every timed run\n');
+  const lines: Line[] = [];
+  for (const name of args.cases) {
+    if (!args.jsonOnly) process.stderr.write(`bench: ${name} ...\n`);
+    for (const line of await CASES[name]!(ctx)) {
+      process.stdout.write(`${JSON.stringify(line.row)}\n`);
+      lines.push(line);
+    }
+  }
+  const missed = lines.filter((l) => l.ok === false);
+  if (!args.jsonOnly) {
+    const baseUs = (name: string): number | undefined => lines.find((l) => l.row.case === name && l.row.n === args.n)?.row.us_per_atom;
+    const ratio = (l: Line): string => {
+      const base = l.base ?? 'raw_loop';
+      const us = l.perAtom ? baseUs(base) : undefined;
+      return us ? `${(l.row.us_per_atom / us).toFixed(1)}× ${base.replace(/^raw_/, '')}` : '';
+    };
+    process.stdout.write(
+      `\natomflow-ts benchmark — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, n = ${args.n}` +
+        `${gcAvailable ? '' : ' (no --expose-gc)'}; median of 3 runs for n ≤ 20,000, else 1; after a warm-up at min(n, 1000)\n\n`,
+    );
+    const rows = lines.map((l) => [
+      l.row.case,
+      l.row.n.toLocaleString('en-US'),
+      l.row.seconds.toFixed(4),
+      l.row.us_per_atom.toFixed(2),
+      ratio(l),
+      l.budget ?? '',
+      l.ok === undefined ? '' : l.ok ? '✓' : '✗',
+      l.note ?? '',
+    ]);
+    printTable(['case', 'n', 'seconds', 'µs/atom', '÷ baseline', 'budget', 'ok', 'note'], rows, new Set([1, 2, 3, 4]));
+    const judged = lines.filter((l) => l.ok !== undefined).length;
+    process.stdout.write(`\n${judged - missed.length}/${judged} budgets met${missed.length ? `; missed: ${missed.map((l) => `${l.row.case}@${l.row.n}`).join(', ')}` : ''}\n`);
+  }
+  if (args.strict && missed.length > 0) process.exitCode = 1;
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(realpathSync(entry)).href) await main();

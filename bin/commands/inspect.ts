@@ -1,0 +1,221 @@
+/** `atomflow inspect <db>`: what a store holds — logbooks, flow details, atom details. */
+import { AtomState, FlowState } from '../../lib/states.js';
+import type { Failure } from '../../lib/failure.js';
+import { resultsToJSON, type AtomDetail, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
+import { EXIT, HELP, UsageError, brief, describeFailure, durations, formatMs, input, openStore, parseCommand, positionals, type Command, type Io } from './common.js';
+
+const usage = `Usage: atomflow inspect <db> [options]
+
+Shows the logbooks, flow details and atom details of a store: states, intentions, results,
+failures and how long each execute and revert took.
+
+Arguments:
+  <db>                   a SQLite store (path), or a backend URI (sqlite:///abs/path.db)
+
+Options:
+  --flow <uuid>          only this flow detail
+  --state <STATE>        only flows in this state (${Object.values(FlowState).join(', ')}, or NONE: never run)
+  --atom-state <STATE>   only atoms in this state (${Object.values(AtomState).join(', ')})
+  --json                 one JSON document: { store, logbooks: [{ ..., flows: [{ ..., atoms }] }] }
+  -h, --help             this help`;
+
+const OPTIONS = { ...HELP, flow: { type: 'string' }, state: { type: 'string' }, 'atom-state': { type: 'string' }, json: { type: 'boolean' } } as const;
+
+export interface FailureView {
+  readonly type: string;
+  readonly types: readonly string[];
+  readonly message: string;
+  readonly stack: string;
+  readonly cause?: FailureView;
+}
+
+export interface AtomView {
+  readonly uuid: string;
+  readonly name: string;
+  readonly kind: string;
+  readonly state: string;
+  readonly intention: string;
+  readonly version: string;
+  readonly progress: number | null;
+  readonly results: unknown;
+  readonly failure: FailureView | null;
+  readonly revertResults: unknown;
+  readonly revertFailure: FailureView | null;
+  readonly durationMs: number | null;
+  readonly revertDurationMs: number | null;
+  readonly startedAt: string | null;
+  readonly host: string | null;
+  readonly pid: number | null;
+}
+
+export interface FlowView {
+  readonly uuid: string;
+  readonly name: string;
+  readonly state: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string | null;
+  readonly durationMs: number | null;
+  readonly meta: Readonly<Record<string, unknown>>;
+  readonly atoms: AtomView[];
+}
+
+export interface BookView {
+  readonly uuid: string;
+  readonly name: string;
+  readonly createdAt: string;
+  readonly updatedAt: string | null;
+  readonly meta: Readonly<Record<string, unknown>>;
+  readonly flows: FlowView[];
+}
+
+const iso = (ms: number | null | undefined): string | null => (typeof ms === 'number' && Number.isFinite(ms) ? new Date(ms).toISOString() : null);
+
+function failureView(f: Failure | null): FailureView | null {
+  if (f === null) return null;
+  const cause = f.cause === undefined ? undefined : failureView(f.cause);
+  return { type: f.exceptionType, types: [...f.exceptionTypes], message: f.message, stack: f.stack, ...(cause ? { cause } : {}) };
+}
+
+function atomView(d: AtomDetail): AtomView {
+  const { executeMs, revertMs } = durations(d);
+  const x = d.meta.execution;
+  return {
+    uuid: d.uuid,
+    name: d.name,
+    kind: d.kind,
+    state: d.state,
+    intention: d.intention,
+    version: d.version,
+    progress: typeof d.meta.progress === 'number' ? d.meta.progress : null,
+    results: d.results === undefined ? null : resultsToJSON(d.kind, d.results),
+    failure: failureView(d.failure),
+    revertResults: d.revertResults === undefined ? null : d.revertResults,
+    revertFailure: failureView(d.revertFailure),
+    durationMs: executeMs ?? null,
+    revertDurationMs: revertMs ?? null,
+    startedAt: iso(x?.executeStartedAt),
+    host: x?.hostname ?? null,
+    pid: x?.pid ?? null,
+  };
+}
+
+/** From the first start to the last end any atom recorded. */
+function flowSpan(fd: FlowDetail): number | null {
+  let first = Infinity;
+  let last = -Infinity;
+  for (const d of fd.atomDetails) {
+    const x = d.meta.execution;
+    for (const t of [x?.executeStartedAt, x?.revertStartedAt]) if (t !== undefined) first = Math.min(first, t);
+    for (const t of [x?.executeEndedAt, x?.revertEndedAt]) if (t !== undefined) last = Math.max(last, t);
+  }
+  return last >= first ? last - first : null;
+}
+
+function flowView(fd: FlowDetail, atomState: string | undefined): FlowView {
+  return {
+    uuid: fd.uuid,
+    name: fd.name,
+    state: fd.state,
+    createdAt: iso(fd.createdAt)!,
+    updatedAt: iso(fd.updatedAt),
+    durationMs: flowSpan(fd),
+    meta: fd.meta,
+    atoms: fd.atomDetails.filter((d) => atomState === undefined || d.state === atomState).map(atomView),
+  };
+}
+
+function pickState(option: string, value: string | undefined, allowed: readonly string[]): string | undefined {
+  if (value === undefined) return undefined;
+  const v = value.toUpperCase();
+  if (!allowed.includes(v)) throw new UsageError(`--${option} must be one of ${allowed.join(', ')}, not '${value}'`);
+  return v;
+}
+
+/** What a row shows after its columns. */
+function note(d: AtomDetail): string {
+  if (d.kind === 'retry') {
+    const attempts = Array.isArray(d.results) ? (d.results as StoredAttempt[]) : [];
+    const failed = attempts.flatMap((a) => Object.entries(a.failures).map(([n, f]) => `${n}: ${f.exceptionType}`));
+    const head = attempts.length === 0 ? 'no attempts' : `${attempts.length} attempt${attempts.length === 1 ? '' : 's'}, last value ${brief(attempts.at(-1)!.value, 20)}`;
+    return failed.length > 0 ? `${head}; failed: ${failed.join(', ')}` : head;
+  }
+  const parts: string[] = [];
+  if (d.failure !== null) parts.push(`failed: ${describeFailure(d.failure)}`);
+  else if (d.results !== undefined && d.state !== 'PENDING') parts.push(brief(d.results, 60));
+  if (d.revertFailure !== null) parts.push(`revert failed: ${describeFailure(d.revertFailure)}`);
+  else if (d.state === 'REVERTED') parts.push(`undone: ${d.revertResults === undefined ? '-' : brief(d.revertResults, 50)}`);
+  return parts.join('; ');
+}
+
+function printHuman(io: Io, label: string, books: ReadonlyArray<{ book: LogBook; flows: FlowDetail[] }>, atomState: string | undefined): void {
+  const out = (line = ''): void => void io.stdout.write(`${line}\n`);
+  const flowCount = books.reduce((n, b) => n + b.flows.length, 0);
+  out(`store ${label}: ${books.length} logbook${books.length === 1 ? '' : 's'}, ${flowCount} flow${flowCount === 1 ? '' : 's'}`);
+  for (const { book, flows } of books) {
+    out();
+    out(`logbook '${book.name}' ${book.uuid}  created ${iso(book.createdAt)}`);
+    for (const fd of flows) {
+      const span = flowSpan(fd);
+      out(`  flow '${fd.name}' ${fd.uuid}  ${fd.state ?? 'NONE (never run)'}${span === null ? '' : `  ${formatMs(span)}`}  updated ${iso(fd.updatedAt ?? fd.createdAt)}`);
+      const atoms = fd.atomDetails.filter((d) => atomState === undefined || d.state === atomState);
+      if (atoms.length === 0) {
+        out(`    (no atoms${atomState ? ` in state ${atomState}` : ''})`);
+        continue;
+      }
+      const w = Math.max(4, ...atoms.map((d) => d.name.length));
+      out(`    ${'ATOM'.padEnd(w)}  KIND   STATE           INTENTION  EXECUTE   REVERT  RESULT / FAILURE`);
+      for (const d of atoms) {
+        const { executeMs, revertMs } = durations(d);
+        out(`    ${d.name.padEnd(w)}  ${d.kind.padEnd(5)}  ${d.state.padEnd(14)}  ${d.intention.padEnd(9)}  ${formatMs(executeMs).padStart(7)}  ${formatMs(revertMs).padStart(7)}  ${note(d)}`);
+      }
+    }
+  }
+}
+
+async function run(args: string[], io: Io): Promise<number> {
+  const { values, positionals: given } = parseCommand('inspect', args, OPTIONS);
+  if (values.help) {
+    io.stdout.write(`${usage}\n`);
+    return EXIT.OK;
+  }
+  const [db] = positionals('inspect', given, ['db']);
+  const state = pickState('state', values.state, [...Object.values(FlowState), 'NONE']);
+  const atomState = pickState('atom-state', values['atom-state'], Object.values(AtomState));
+  const { backend, label } = await openStore(db!, io, true);
+  try {
+    const books = await input(() => backend.getLogBooks({ lazy: false }));
+    const wanted = values.flow;
+    if (wanted !== undefined && !books.some((b) => b.flowDetails.some((f) => f.uuid === wanted))) {
+      throw new UsageError(`no flow '${wanted}' in ${label} ('atomflow inspect ${db}' lists them)`);
+    }
+    const selected = books
+      .map((book) => ({
+        book,
+        flows: book.flowDetails.filter((f) => (wanted === undefined || f.uuid === wanted) && (state === undefined || (f.state ?? 'NONE') === state)),
+      }))
+      .filter((b) => b.flows.length > 0 || (wanted === undefined && state === undefined));
+    if (values.json) {
+      const doc = {
+        store: label,
+        logbooks: selected.map(
+          ({ book, flows }): BookView => ({
+            uuid: book.uuid,
+            name: book.name,
+            createdAt: iso(book.createdAt)!,
+            updatedAt: iso(book.updatedAt),
+            meta: book.meta,
+            flows: flows.map((f) => flowView(f, atomState)),
+          }),
+        ),
+      };
+      io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    } else {
+      printHuman(io, label, selected, atomState);
+    }
+    return EXIT.OK;
+  } finally {
+    await backend.close();
+  }
+}
+
+export const inspect: Command = { name: 'inspect', summary: 'show the logbooks, flows and atoms of a store (--json)', usage, run };
