@@ -108,3 +108,19 @@ export {
   type ExecutionInfo,
   type StoredAttempt,
 } from './persistence/index.js';
+export {
+  EngineListener,
+  PrintingListener,
+  LoggingListener,
+  TimingListener,
+  CapturingListener,
+  type ListenableEngine,
+  type PrintingListenerOptions,
+  type LoggingListenerOptions,
+  type TimingListenerOptions,
+  type CapturingListenerOptions,
+  type CapturedEvent,
+  type AtomTiming,
+  type TextSink,
+  type LogFunction,
+} from './engines/listeners/index.js';

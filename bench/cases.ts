@@ -1,23 +1,21 @@
 /**
- * The benchmark workloads (the same as ../shared/bench/taskflow_bench.py, plus our own) and the
- * measuring protocol. Each workload times itself (`performance.now()` around load + run, as the
- * TaskFlow script times `engines.load(...)` + `run()`), checks afterwards that the run did what it
- * should (outside the timed region), and returns seconds.
+ * The benchmark workloads that run in memory (the same as ../shared/bench/taskflow_bench.py, plus
+ * our own) and the measuring protocol; the SQLite ones are in sqlite-cases.ts. Each workload times
+ * itself (`performance.now()` around load + run, as the TaskFlow script times `engines.load(...)` +
+ * `run()`), checks afterwards that the run did what it should (outside the timed region), and
+ * returns seconds.
  *
  * What is inside the timed region mirrors the TaskFlow script case by case: building the flow is
  * timed for the linear, unordered, sqlite and revert cases, and not for the graph chain (TaskFlow
  * builds that flow before starting the clock; we report its build time as `build_seconds`).
  */
 import { spawnSync } from 'node:child_process';
-import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { GraphFlow, LinearFlow, Task, UnorderedFlow, load, type AtomContext, type Engine, type Flow, type FlowItem } from '../index.js';
-import { SqliteBackend, type Durability } from '../persistence/index.js';
-
+import { GraphFlow, LinearFlow, Task, UnorderedFlow, load, type AtomContext, type Flow, type FlowItem } from '../index.js';
 // ---------------------------------------------------------------------------------------------
 // Tasks (TaskFlow script: Noop, Chain, Boom)
 
@@ -114,13 +112,13 @@ export interface Measured extends Sample {
   readonly runs: readonly number[];
 }
 
-const gc: () => void = (globalThis as { gc?: () => void }).gc ?? (() => {});
+export const gc: () => void = (globalThis as { gc?: () => void }).gc ?? (() => {});
 export const gcAvailable = (globalThis as { gc?: unknown }).gc !== undefined;
 
-const now = (): number => performance.now();
-const secs = (t0: number, t1 = now()): number => (t1 - t0) / 1000;
+export const now = (): number => performance.now();
+export const secs = (t0: number, t1 = now()): number => (t1 - t0) / 1000;
 
-function check(ok: boolean, what: string): void {
+export function check(ok: boolean, what: string): void {
   if (!ok) throw new Error(`benchmark workload went wrong: ${what}`);
 }
 
@@ -192,33 +190,6 @@ export async function linearRevertSerialMem(n: number): Promise<Sample> {
   return { seconds: s };
 }
 
-/** A fresh directory for SQLite files (ATOMFLOW_BENCH_TMP, else the OS temp dir), removed by `done`. */
-export function scratch(): { path: string; done: () => void } {
-  const dir = mkdtempSync(join(process.env.ATOMFLOW_BENCH_TMP ?? tmpdir(), 'atomflow-bench-'));
-  return { path: join(dir, 'bench.db'), done: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** Durable SQLite on a fresh file; opening the backend (schema creation) is not timed, as in TaskFlow's script. */
-export function linearSerialSqlite(durability: Durability): Workload {
-  return async (n) => {
-    const tmp = scratch();
-    const backend = new SqliteBackend(tmp.path, { durability });
-    try {
-      gc();
-      const t0 = now();
-      const e = load(linear(n), { engine: 'serial', backend });
-      await e.run();
-      const s = secs(t0);
-      const stored = await backend.getFlowDetail(e.flowDetail.uuid);
-      check(stored.state === 'SUCCESS' && stored.atomDetails.length === n, 'the stored run is not SUCCESS with every atom');
-      return { seconds: s };
-    } finally {
-      await backend.close();
-      tmp.done();
-    }
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Our own workloads
 
@@ -241,44 +212,6 @@ export async function rawLoop(n: number): Promise<Sample> {
   return { seconds: s, extra: { build_seconds: round(build, 4) } };
 }
 
-/**
- * The SQLite floor: what the engine's SQLite work costs at least, with better-sqlite3 directly, on a
- * fresh file in the same directory (WAL; synchronous NORMAL or FULL as the durability). One
- * IMMEDIATE transaction per atom, shaped like the engine's step commit for a linear flow (one
- * flow-row UPDATE and two atom-row upserts: the finished atom and the next one starting), on a
- * simpler schema (no foreign keys, no secondary index). Opening and creating tables is not timed.
- */
-export function rawSqlite(durability: Durability): Workload {
-  return async (n) => {
-    const tmp = scratch();
-    const db = new Database(tmp.path);
-    try {
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
-      db.exec(`CREATE TABLE flows (uuid TEXT PRIMARY KEY, state TEXT, meta TEXT, updated_at REAL);
-        CREATE TABLE atoms (uuid TEXT PRIMARY KEY, parent TEXT, name TEXT, state TEXT, intention TEXT, results TEXT, meta TEXT, updated_at REAL)`);
-      db.prepare("INSERT INTO flows VALUES ('f', 'RUNNING', '{}', 0)").run();
-      const flow = db.prepare('UPDATE flows SET state = ?, meta = ?, updated_at = ? WHERE uuid = ?');
-      const atom = db.prepare(`INSERT INTO atoms VALUES (?, 'f', ?, ?, 'EXECUTE', ?, '{}', ?) ON CONFLICT(uuid) DO UPDATE SET
-        state = excluded.state, results = excluded.results, meta = excluded.meta, updated_at = excluded.updated_at`);
-      const step = db.transaction((i: number) => {
-        const t = Date.now();
-        flow.run('RUNNING', '{}', t, 'f');
-        if (i > 0) atom.run(`a${i - 1}`, `t${i - 1}`, 'SUCCESS', '[1]', t);
-        atom.run(`a${i}`, `t${i}`, 'RUNNING', null, t);
-      });
-      const t0 = now();
-      for (let i = 0; i < n; i++) step.immediate(i);
-      const s = secs(t0);
-      check((db.prepare('SELECT count(*) AS c FROM atoms').get() as { c: number }).c === n, 'raw sqlite rows');
-      return { seconds: s };
-    } finally {
-      db.close();
-      tmp.done();
-    }
-  };
-}
-
 export const IO_WORKERS = 1000;
 
 export const ioIdealSeconds = (n: number): number => (Math.ceil(n / IO_WORKERS) * IO_MS) / 1000;
@@ -292,58 +225,6 @@ export async function ioParallel(n: number): Promise<Sample> {
   check(e.storage.getFlowState() === 'SUCCESS', 'io flow did not succeed');
   const ideal = ioIdealSeconds(n);
   return { seconds: s, extra: { ideal_seconds: ideal, ratio: round(s / ideal, 3) } };
-}
-
-/**
- * Stores an n-atom linear run on SQLite, suspended by the task in the middle; then, with a new
- * backend connection and a fresh engine, times `load(flow, { backend, flowDetail })` + `run()` up
- * to the first newly executed atom's execute call (that atom suspends the resumed run, so the rest
- * is not run).
- */
-export async function resumeSqlite(n: number): Promise<Sample> {
-  const mid = Math.floor(n / 2);
-  const tmp = scratch();
-  try {
-    const first = new SqliteBackend(tmp.path);
-    let e1: Engine | undefined;
-    const tasks1: Task[] = new Array(n);
-    for (let i = 0; i < n; i++) tasks1[i] = i === mid - 1 ? new Hook(`t${i}`, () => e1!.suspend()) : new Noop({ name: `t${i}` });
-    e1 = load(addAll(new LinearFlow('lin'), tasks1), { engine: 'serial', backend: first });
-    const s0 = now();
-    await e1.run();
-    const storeSeconds = secs(s0);
-    const uuid = e1.flowDetail.uuid;
-    check(e1.storage.getFlowState() === 'SUSPENDED', 'the first run did not suspend');
-    check(e1.storage.getAtomState(`t${mid - 1}`) === 'SUCCESS' && e1.storage.getAtomState(`t${mid}`) === 'PENDING', 'the first run did not stop half-way');
-    await first.close();
-    e1 = undefined;
-
-    const backend = new SqliteBackend(tmp.path);
-    try {
-      let e2: Engine | undefined;
-      let firstAt = 0;
-      let firstName = '';
-      const tasks2: Task[] = new Array(n);
-      const probe = (name: string): void => {
-        if (firstAt !== 0) return;
-        firstAt = now();
-        firstName = name;
-        e2!.suspend();
-      };
-      for (let i = 0; i < n; i++) tasks2[i] = new Hook(`t${i}`, probe);
-      const flow = addAll(new LinearFlow('lin'), tasks2);
-      gc();
-      const t0 = now();
-      e2 = load(flow, { engine: 'serial', backend, flowDetail: uuid });
-      await e2.run();
-      check(firstAt !== 0 && firstName === `t${mid}`, `the first resumed atom was ${firstName || 'none'}, not t${mid}`);
-      return { seconds: secs(t0, firstAt), extra: { store_seconds: round(storeSeconds, 3), suspended_at: mid } };
-    } finally {
-      await backend.close();
-    }
-  } finally {
-    tmp.done();
-  }
 }
 
 export interface RssReport {
@@ -366,11 +247,9 @@ export function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-/** The TaskFlow script's cases, by name. */
-export const TASKFLOW_CASES: Readonly<Record<string, Workload>> = {
-  linear_serial_mem: linearSerialMem,
-  unordered_parallel_mem: unorderedParallelMem,
-  graph_chain_serial_mem: graphChainSerialMem,
-  linear_serial_sqlite: linearSerialSqlite('normal'),
-  linear_revert_serial_mem: linearRevertSerialMem,
-};
+/** A fresh directory for SQLite files (ATOMFLOW_BENCH_TMP, else the OS temp dir), removed by `done`. */
+export function scratch(): { path: string; done: () => void } {
+  const dir = mkdtempSync(join(process.env.ATOMFLOW_BENCH_TMP ?? tmpdir(), 'atomflow-bench-'));
+  return { path: join(dir, 'bench.db'), done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+

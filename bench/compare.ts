@@ -13,8 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { gcAvailable, measure, round, TASKFLOW_CASES } from './cases.js';
-import { printTable, toRow, type Row } from './run.js';
+import { gcAvailable, measure, round } from './cases.js';
+import { printTable, TASKFLOW_CASES, toRow, type Row } from './run.js';
 
 const PYTHON = '/usr/bin/python3';
 const INSTALL = 'apt-get install -y python3-taskflow python3-sqlalchemy-utils python3-alembic';

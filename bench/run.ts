@@ -3,34 +3,47 @@
  * prints one JSON line per measurement (`impl`, `case`, `n`, `seconds`, `us_per_atom`, extras)
  * and then a table with the budgets.
  *
- *   node --expose-gc dist/bench/run.js [--n 10000] [--cases a,b] [--json-only] [--big 100000] [--strict]
+ *   node --expose-gc dist/bench/run.js [--n 10000] [--cases a,b] [--json-only] [--big 100000] [--strict] [--in-process]
  *
  * --n      n for the TaskFlow cases, the raw_* baselines and linear_serial_sqlite_full (default 10,000)
  * --cases  comma-separated subset (default: all, in the order of CASES below)
  * --big    n of resume_sqlite, peak_rss and the top of scaling (default 100,000; the budgets are for 100k)
  * --strict exit 1 when a budget is missed
+ * --in-process  run every case in this process (default: each case in a fresh child process)
  * io_parallel always runs 10,000 atoms; scaling runs linear_serial_mem at 1,000 / 10,000 / --big.
  * Protocol (see cases.ts `measure`): warm-up at min(n, 1000), median of 3 runs for n <= 20,000.
  * Baselines: raw_loop (a bare await loop over the same execute functions) and raw_sqlite /
  * raw_sqlite_full (one better-sqlite3 commit per atom): the '÷ baseline' column is µs/atom over
  * the baseline's µs/atom at the same --n. SQLite files go to ATOMFLOW_BENCH_TMP or the OS temp dir.
  */
+import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import {
   gcAvailable,
+  graphChainSerialMem,
   ioParallel,
-  linearSerialSqlite,
+  linearRevertSerialMem,
+  linearSerialMem,
   measure,
   peakRss,
-  resumeSqlite,
   rawLoop,
-  rawSqlite,
   round,
-  TASKFLOW_CASES,
+  unorderedParallelMem,
   type Measured,
+  type Workload,
 } from './cases.js';
+import { linearSerialSqlite, rawSqlite, resumeSqlite } from './sqlite-cases.js';
+
+/** The TaskFlow script's cases, by name (compare.ts runs these). */
+export const TASKFLOW_CASES: Readonly<Record<string, Workload>> = {
+  linear_serial_mem: linearSerialMem,
+  unordered_parallel_mem: unorderedParallelMem,
+  graph_chain_serial_mem: graphChainSerialMem,
+  linear_serial_sqlite: linearSerialSqlite('normal'),
+  linear_revert_serial_mem: linearRevertSerialMem,
+};
 
 export interface Row {
   readonly impl: 'atomflow-ts';
@@ -117,6 +130,9 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
     const sizes = [...new Set([1_000, 10_000, big])].sort((a, b) => a - b);
     const lines: Line[] = [];
     let base = 0;
+    // One untimed run at 10,000 first: with only the per-size warm-up the smallest size is timed
+    // in colder code than the largest, which reads as a per-atom cost falling with n.
+    await TASKFLOW_CASES['linear_serial_mem']!(10_000);
     for (const size of sizes) {
       const row = toRow('scaling', await measure(TASKFLOW_CASES['linear_serial_mem']!, size));
       const us = row.us_per_atom;
@@ -141,12 +157,16 @@ interface Args {
   cases: string[];
   jsonOnly: boolean;
   strict: boolean;
+  /** Run each case in a fresh child process (default), so no case runs in code shaped by another. */
+  isolate: boolean;
+  /** Internal: print whole lines (for the parent), not rows. */
+  child: boolean;
 }
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`bench: ${msg}\n`);
   process.stderr.write(
-    'usage: node --expose-gc dist/bench/run.js [--n 10000] [--cases a,b] [--json-only] [--big 100000] [--strict]\n' +
+    'usage: node --expose-gc dist/bench/run.js [--n 10000] [--cases a,b] [--json-only] [--big 100000] [--strict] [--in-process]\n' +
       `cases: ${Object.keys(CASES).join(', ')}\n`,
   );
   process.exit(msg ? 2 : 0);
@@ -159,7 +179,7 @@ function positiveInt(flag: string, v: string | undefined): number {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { n: 10_000, big: 100_000, cases: Object.keys(CASES), jsonOnly: false, strict: false };
+  const a: Args = { n: 10_000, big: 100_000, cases: Object.keys(CASES), jsonOnly: false, strict: false, isolate: true, child: false };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
     const value = (): string | undefined => inline ?? argv[++i];
@@ -172,6 +192,8 @@ function parseArgs(argv: readonly string[]): Args {
       a.cases = Object.keys(CASES).filter((c) => list.includes(c)); // raw_loop first, so ratios can use it
     } else if (flag === '--json-only') a.jsonOnly = true;
     else if (flag === '--strict') a.strict = true;
+    else if (flag === '--in-process') a.isolate = false;
+    else if (flag === '--child') a.child = true;
     else if (flag === '--help' || flag === '-h') usage();
     else usage(`unknown argument ${JSON.stringify(argv[i])}`);
   }
@@ -190,6 +212,14 @@ export function printTable(header: readonly string[], rows: readonly (readonly s
   for (const r of rows) process.stdout.write(`${line(r)}\n`);
 }
 
+/** Runs one case in a fresh `node` (same flags) and reads its lines back. */
+function inChild(name: string, args: Args): Line[] {
+  const argv = [...process.execArgv, process.argv[1]!, '--child', '--json-only', '--cases', name, '--n', String(args.n), '--big', String(args.big)];
+  const r = spawnSync(process.execPath, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  if (r.error !== undefined || r.status !== 0) throw new Error(`bench: case ${name} failed in its child process (${r.error?.message ?? `status ${r.status ?? r.signal}`})`);
+  return r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const ctx: Ctx = { n: args.n, big: args.big };
@@ -197,11 +227,12 @@ async function main(): Promise<void> {
   const lines: Line[] = [];
   for (const name of args.cases) {
     if (!args.jsonOnly) process.stderr.write(`bench: ${name} ...\n`);
-    for (const line of await CASES[name]!(ctx)) {
-      process.stdout.write(`${JSON.stringify(line.row)}\n`);
+    for (const line of args.isolate && !args.child ? inChild(name, args) : await CASES[name]!(ctx)) {
+      process.stdout.write(`${JSON.stringify(args.child ? line : line.row)}\n`);
       lines.push(line);
     }
   }
+  if (args.child) return;
   const missed = lines.filter((l) => l.ok === false);
   if (!args.jsonOnly) {
     const baseUs = (name: string): number | undefined => lines.find((l) => l.row.case === name && l.row.n === args.n)?.row.us_per_atom;
@@ -212,7 +243,8 @@ async function main(): Promise<void> {
     };
     process.stdout.write(
       `\natomflow-ts benchmark — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, n = ${args.n}` +
-        `${gcAvailable ? '' : ' (no --expose-gc)'}; median of 3 runs for n ≤ 20,000, else 1; after a warm-up at min(n, 1000)\n\n`,
+        `${gcAvailable ? '' : ' (no --expose-gc)'}; median of 3 runs for n ≤ 20,000, else 1; after a warm-up at min(n, 1000);` +
+        ` ${args.isolate ? 'each case in a fresh process' : 'all cases in one process'}\n\n`,
     );
     const rows = lines.map((l) => [
       l.row.case,

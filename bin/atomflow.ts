@@ -64,6 +64,12 @@ async function main(argv: string[], io: Io): Promise<number> {
   }
 }
 
+// A closed pipe (`atomflow ... | head`) must not kill a run half-way: the output is dropped, the run goes on.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
+}
 const io: Io = { stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env };
 const code = await main(process.argv.slice(2), io);
 // Let buffered output drain, then leave even if a user's module left timers or sockets open.

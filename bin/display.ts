@@ -13,7 +13,7 @@ import type { AtomEvent, FlowEvent, ProgressEvent, RetryEvent } from '../lib/eve
 import type { AtomKind, AtomState, FlowState } from '../lib/states.js';
 import type { Engine } from '../engines/engine.js';
 import { EngineListener } from '../engines/listeners/base.js';
-import { brief, describeFailure, formatMs, type Sink } from './commands/common.js';
+import { brief, describeFailure, formatMs, widest, type Sink } from './commands/common.js';
 
 export interface DisplayOptions {
   readonly out: Sink;
@@ -73,6 +73,8 @@ export class LiveDisplay extends EngineListener {
   #flowName: string;
   #flowState: FlowState = 'PENDING';
   #drawn = 0;
+  #drawnAt = -Infinity;
+  #dirty = false;
   #tick = 0;
   #timer: NodeJS.Timeout | undefined;
   #width = 0;
@@ -112,7 +114,7 @@ export class LiveDisplay extends EngineListener {
       this.#tally.set(state, (this.#tally.get(state) ?? 0) + 1);
       if (state === 'RUNNING') this.#running.add(row);
     }
-    this.#width = Math.max(8, ...c.atoms.map((a) => a.name.length));
+    this.#width = widest(c.atoms, (a) => a.name.length, 8);
   }
 
   /** The atoms as the display last saw them, in flow order. */
@@ -146,7 +148,7 @@ export class LiveDisplay extends EngineListener {
       this.#out.write('\x1b[?25l');
       this.#timer = setInterval(() => {
         this.#tick++;
-        this.#draw();
+        if (this.#dirty || this.#running.size > 0) this.#draw();
       }, 100);
       this.#timer.unref();
       this.#draw();
@@ -154,13 +156,14 @@ export class LiveDisplay extends EngineListener {
     return this;
   }
 
+  /** Unsubscribes; in live mode leaves the last state of the block on screen and shows the cursor again. */
   override stop(): void {
     const was = this.started;
+    if (was && this.#mode === 'live') this.#draw();
     super.stop();
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     if (was && this.#mode === 'live') {
-      this.#draw();
       this.#drawn = 0;
       this.#out.write('\x1b[?25h');
     }
@@ -171,7 +174,8 @@ export class LiveDisplay extends EngineListener {
     if (this.#mode === 'live') {
       this.#clear();
       this.#out.write(`${line}\n`);
-      if (this.started) this.#draw();
+      this.#dirty = true;
+      if (this.started) this.#drawSoon();
     } else {
       this.#out.write(`${line}\n`);
     }
@@ -245,7 +249,7 @@ export class LiveDisplay extends EngineListener {
     } else if (loud) {
       this.log(`${this.#stamp()}  ${this.paint(COLOR[e.state], `${SYMBOL[e.state]} ${e.name.padEnd(this.#width)}  ${e.state.padEnd(9)}`)}${row.note ? `  ${row.note}` : ''}`);
     } else {
-      this.#draw();
+      this.#drawSoon();
     }
   }
 
@@ -257,7 +261,7 @@ export class LiveDisplay extends EngineListener {
     const row = this.#rows.get(e.name);
     if (row === undefined || row.state !== 'RUNNING') return;
     row.progress = e.progress;
-    if (this.#mode === 'live') this.#draw();
+    if (this.#mode === 'live') this.#drawSoon();
   }
 
   protected override onRetryDecision(e: RetryEvent): void {
@@ -268,6 +272,12 @@ export class LiveDisplay extends EngineListener {
   }
 
   // ---- the live block ---------------------------------------------------------------------------
+
+  /** Redraws now if the last draw is 50 ms old, else leaves it to the ticker (big flows send many events). */
+  #drawSoon(): void {
+    this.#dirty = true;
+    if (this.#now() - this.#drawnAt >= 50) this.#draw();
+  }
 
   #clear(): void {
     if (this.#drawn > 0) this.#out.write(`\x1b[${this.#drawn}F\x1b[J`);
@@ -313,5 +323,7 @@ export class LiveDisplay extends EngineListener {
     this.#clear();
     this.#out.write(`${lines.join('\n')}\n`);
     this.#drawn = lines.length;
+    this.#drawnAt = this.#now();
+    this.#dirty = false;
   }
 }

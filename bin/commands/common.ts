@@ -64,6 +64,10 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig['options']>>(
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     const unknown = /Unknown option '([^']+)'/.exec(message);
+    const dashed = args.find((a) => /^-[^-]/.test(a) && a.length > 8);
+    if (unknown && dashed !== undefined && dashed.startsWith(unknown[1]!)) {
+      throw new UsageError(`'${dashed}' is read as an option; if it is a flow uuid, put it last, after '--' (atomflow ${command} ... -- ${dashed})`);
+    }
     if (unknown) throw new UsageError(`unknown option '${unknown[1]}' for 'atomflow ${command}' (see atomflow ${command} --help)`);
     const needsValue = /Option '([^']+)' argument missing/.exec(message);
     if (needsValue) throw new UsageError(`option '${needsValue[1]!.replace(/^-\w, /, '')}' needs a value (see atomflow ${command} --help)`);
@@ -157,6 +161,16 @@ export function self(io: Io): string {
   return `node ${shortPath(resolve(io.cwd, script), io)}`;
 }
 
+/** `--flow <uuid>`, or `--flow=<uuid>` when the uuid starts with '-' (nanoid ids may). */
+export function flowOption(uuid: string): string {
+  return uuid.startsWith('-') ? `--flow=${sh(uuid)}` : `--flow ${sh(uuid)}`;
+}
+
+/** `<cli> resume <db> <uuid> <options>`, or `<cli> resume <db> <options> -- <uuid>` when the uuid starts with '-'. */
+export function resumeCommand(cli: string, db: string, uuid: string, options: string): string {
+  return uuid.startsWith('-') ? `${cli} resume ${sh(db)} ${options} -- ${sh(uuid)}` : `${cli} resume ${sh(db)} ${sh(uuid)} ${options}`;
+}
+
 /** Quotes an argument for a shell when it needs it. */
 export function sh(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -219,6 +233,13 @@ export async function loadFlowSource(file: string, exportName: string | undefine
 }
 
 // ---- formatting --------------------------------------------------------------------------------
+
+/** The longest length among `items` (at least `min`), without spreading a possibly huge list into arguments. */
+export function widest<T>(items: Iterable<T>, length: (item: T) => number, min = 0): number {
+  let w = min;
+  for (const item of items) w = Math.max(w, length(item));
+  return w;
+}
 
 /** `950ms`, `1.25s`, `-`. */
 export function formatMs(ms: number | undefined): string {

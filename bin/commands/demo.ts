@@ -5,7 +5,7 @@ import { load } from '../../engines/load.js';
 import { TRIP_STORE, TRIP_TASKS, buildTripFlow } from '../demo-flow.js';
 import type { LiveDisplay } from '../display.js';
 import { drive } from './drive.js';
-import { EXIT, HELP, UsageError, input, oneOf, openStore, parseCommand, positionals, self, sh, shortPath, type Command, type Io } from './common.js';
+import { EXIT, HELP, UsageError, flowOption, resumeCommand, input, oneOf, openStore, parseCommand, positionals, self, sh, shortPath, type Command, type Io } from './common.js';
 
 const DEMO_MODULE = fileURLToPath(new URL('../demo-flow.js', import.meta.url));
 
@@ -87,7 +87,7 @@ async function run(args: string[], io: Io): Promise<number> {
       return e;
     });
     const uuid = engine.flowDetail.uuid;
-    const resumeCmd = `${cli} resume ${sh(db)} ${uuid} --module ${sh(moduleArg)} --export buildTripFlow`;
+    const resumeCmd = resumeCommand(cli, db, uuid, `--module ${sh(moduleArg)} --export buildTripFlow`);
     const out = (line = ''): void => void io.stdout.write(`${line}\n`);
     out(`atomflow demo: booking a trip for ${String(TRIP_STORE['traveler'])} to ${String(TRIP_STORE['destination'])} (${engineKind} engine)`);
     out(`  store: ${label}   flow: ${uuid}`);
@@ -103,9 +103,9 @@ async function run(args: string[], io: Io): Promise<number> {
       plain: values.plain === true,
       onDisplay: (d) => (display = d),
       hints: {
-        inspect: `${cli} inspect ${sh(db)} --flow ${uuid}`,
+        inspect: `${cli} inspect ${sh(db)} ${flowOption(uuid)}`,
         resume: resumeCmd,
-        more: [`graph it:    ${cli} graph --module ${sh(moduleArg)} --export buildTripFlow --db ${sh(db)} --flow ${uuid}`],
+        more: [`graph it:    ${cli} graph --module ${sh(moduleArg)} --export buildTripFlow --db ${sh(db)} ${flowOption(uuid)}`],
       },
     });
     return result.code;

@@ -7,7 +7,7 @@ import type { Engine } from '../../engines/engine.js';
 import { PrintingListener } from '../../engines/listeners/printing.js';
 import type { FlowState } from '../../lib/states.js';
 import { LiveDisplay } from '../display.js';
-import { EXIT, brief, describeFailure, durations, formatMs, oneLine, type Io } from './common.js';
+import { EXIT, brief, describeFailure, durations, formatMs, oneLine, widest, type Io } from './common.js';
 
 export interface DriveOptions {
   readonly engine: Engine;
@@ -82,7 +82,7 @@ function summary(o: DriveOptions, display: LiveDisplay, state: FlowState, elapse
   out();
   out(`${paint('1', fd.name)}: ${paint(colour, state)} in ${formatMs(elapsed)} (${engine.kind} engine)`);
 
-  const width = Math.max(8, ...fd.atomDetails.map((d) => d.name.length));
+  const width = widest(fd.atomDetails, (d) => d.name.length, 8);
   const rows = fd.atomDetails.map((d) => {
     const { executeMs, revertMs } = durations(d);
     const earlier = d.meta.execution?.pid !== undefined && d.meta.execution.pid !== process.pid && d.state !== 'PENDING';
@@ -92,7 +92,7 @@ function summary(o: DriveOptions, display: LiveDisplay, state: FlowState, elapse
     const time = d.state === 'REVERTED' || d.state === 'REVERT_FAILURE' ? `${formatMs(executeMs)} + ${formatMs(revertMs)} undo` : formatMs(executeMs);
     return { d, note, time, earlier };
   });
-  const timeWidth = Math.max(...rows.map((r) => r.time.length));
+  const timeWidth = widest(rows, (r) => r.time.length);
   for (const { d, note, time, earlier } of rows) {
     const line = `  ${d.name.padEnd(width)}  ${d.state.padEnd(9)} ${time.padEnd(timeWidth)}  ${note}`.trimEnd();
     out(`${line}${earlier ? paint('2', '  (ran in an earlier process)') : ''}`);
@@ -110,7 +110,7 @@ function summary(o: DriveOptions, display: LiveDisplay, state: FlowState, elapse
     const names = Object.keys(results).filter((n) => !Object.hasOwn(inputs, n) || results[n] !== inputs[n]);
     if (names.length > 0) {
       out('results:');
-      const w = Math.max(...names.map((n) => n.length));
+      const w = widest(names, (n) => n.length);
       for (const n of names) out(`  ${n.padEnd(w)}  ${brief(results[n], 100)}`);
     }
   } else if (error !== undefined) {

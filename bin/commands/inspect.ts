@@ -2,7 +2,7 @@
 import { AtomState, FlowState } from '../../lib/states.js';
 import type { Failure } from '../../lib/failure.js';
 import { resultsToJSON, type AtomDetail, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
-import { EXIT, HELP, UsageError, brief, describeFailure, durations, formatMs, input, openStore, parseCommand, positionals, type Command, type Io } from './common.js';
+import { EXIT, HELP, UsageError, widest, brief, describeFailure, durations, formatMs, input, openStore, parseCommand, positionals, type Command, type Io } from './common.js';
 
 const usage = `Usage: atomflow inspect <db> [options]
 
@@ -162,7 +162,7 @@ function printHuman(io: Io, label: string, books: ReadonlyArray<{ book: LogBook;
         out(`    (no atoms${atomState ? ` in state ${atomState}` : ''})`);
         continue;
       }
-      const w = Math.max(4, ...atoms.map((d) => d.name.length));
+      const w = widest(atoms, (d) => d.name.length, 4);
       out(`    ${'ATOM'.padEnd(w)}  KIND   STATE           INTENTION  EXECUTE   REVERT  RESULT / FAILURE`);
       for (const d of atoms) {
         const { executeMs, revertMs } = durations(d);

@@ -10,6 +10,8 @@ import { drive } from './drive.js';
 import {
   EXIT,
   HELP,
+  flowOption,
+  resumeCommand,
   UsageError,
   input,
   loadFlowSource,
@@ -32,7 +34,8 @@ that was running when the process died runs again (or is reverted, per its store
 
 Arguments:
   <db>                   the SQLite store (path) or a backend URI
-  <flow-uuid>            the flow detail to continue ('atomflow inspect <db>' lists them)
+  <flow-uuid>            the flow detail to continue ('atomflow inspect <db>' lists them); one
+                         that starts with '-' goes last, after '--': resume <db> [options] -- <uuid>
 
 Options:
   --module <file>        the module that builds the flow (default: the one recorded with the
@@ -117,8 +120,8 @@ async function run(args: string[], io: Io): Promise<number> {
       io,
       plain: values.plain === true,
       hints: {
-        inspect: `${cli} inspect ${sh(db)} --flow ${uuid}`,
-        resume: `${cli} resume ${sh(db)} ${uuid} --module ${sh(moduleArg)} --export ${sh(source.exportName)}`,
+        inspect: `${cli} inspect ${sh(db)} ${flowOption(uuid)}`,
+        resume: resumeCommand(cli, db, uuid, `--module ${sh(moduleArg)} --export ${sh(source.exportName)}`),
       },
     });
     return result.code;

@@ -5,6 +5,8 @@ import { drive } from './drive.js';
 import {
   EXIT,
   HELP,
+  flowOption,
+  resumeCommand,
   UsageError,
   input,
   loadFlowSource,
@@ -99,7 +101,8 @@ async function runCommand(args: string[], io: Io): Promise<number> {
       return e;
     });
     const cli = self(io);
-    const db = persisted ? sh(values.backend!) : undefined;
+    const db = persisted ? values.backend! : undefined;
+    const uuid = engine.flowDetail.uuid;
     const result = await drive({
       engine,
       io,
@@ -109,8 +112,8 @@ async function runCommand(args: string[], io: Io): Promise<number> {
         db === undefined
           ? {}
           : {
-              inspect: `${cli} inspect ${db} --flow ${engine.flowDetail.uuid}`,
-              resume: `${cli} resume ${db} ${engine.flowDetail.uuid} --module ${sh(shortPath(source.module, io))} --export ${sh(source.exportName)}`,
+              inspect: `${cli} inspect ${sh(db)} ${flowOption(uuid)}`,
+              resume: resumeCommand(cli, db, uuid, `--module ${sh(shortPath(source.module, io))} --export ${sh(source.exportName)}`),
             },
     });
     return result.code;

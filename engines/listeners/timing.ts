@@ -90,7 +90,7 @@ export class TimingListener extends EngineListener {
   /** A human summary: one line per atom (slowest first), then the flow. */
   summary(): string {
     const rows = this.atoms().sort((a, b) => b.totalMs - a.totalMs);
-    const width = Math.max(4, ...rows.map((r) => r.name.length));
+    const width = rows.reduce((w, r) => Math.max(w, r.name.length), 4);
     const lines = rows.map((r) => {
       const parts = [`${r.name.padEnd(width)}  ${r.kind.padEnd(5)}`];
       parts.push(r.executeMs === undefined ? 'execute       -' : `execute ${r.executeMs.toFixed(1).padStart(7)}ms`);

@@ -27,10 +27,12 @@ const cases: ReadonlyArray<readonly [string, readonly string[], RegExp]> = [
   ['a module with neither flow nor default', ['run', '--module', NO_FLOW], /^atomflow run: module .*no-flow\.js exports neither 'flow' nor 'default'; name the flow or its factory with --export \(it exports something\)$/],
   ['an export that is not a flow', ['run', '--module', FIXTURES, '--export', 'notAFlow'], /^atomflow run: export 'notAFlow' of .* is not a flow, a task or a function that builds one$/],
   ['a text file as the store', ['inspect', 'notes.db'], /^atomflow inspect: .*notes\.db is not an atomflow store \(not a SQLite database\)$/],
-  ['an empty file as the store', ['resume', 'empty.db', UUID], /^atomflow resume: .*empty\.db is not an atomflow store \(the file is empty\)$/],
+  ['an empty file as the store', ['resume', 'empty.db', '--', UUID], /^atomflow resume: .*empty\.db is not an atomflow store \(the file is empty\)$/],
   ['another application\'s SQLite database', ['inspect', 'foreign.db'], /^atomflow inspect: .*foreign\.db'?: not an atomflow store: it has tables \[customers\]/],
   ['a uuid that does not exist (resume)', ['resume', 'good.db', 'no-such-uuid'], /^atomflow resume: no flow 'no-such-uuid' in \.\/good\.db/],
   ['a uuid that does not exist (inspect)', ['inspect', 'good.db', '--flow', 'no-such-uuid'], /^atomflow inspect: no flow 'no-such-uuid' in \.\/good\.db/],
+  ['a uuid that starts with a dash, given as an option', ['resume', 'good.db', '-Xq3GAbLr_9zz'], /^atomflow resume: '-Xq3GAbLr_9zz' is read as an option; if it is a flow uuid, put it last, after '--' \(atomflow resume \.\.\. -- -Xq3GAbLr_9zz\)$/],
+  ['a uuid that starts with a dash, after --', ['resume', 'good.db', '--', '-Xq3GAbLr_9zz'], /^atomflow resume: no flow '-Xq3GAbLr_9zz' in \.\/good\.db/],
   ['a uuid that does not exist (graph)', ['graph', '--module', DEMO_MODULE, '--export', 'buildTripFlow', '--db', 'good.db', '--flow', 'nope'], /^atomflow graph: no flow 'nope' in \.\/good\.db$/],
   ['an unknown engine', ['demo', '--engine', 'quantum'], /^atomflow demo: --engine must be one of serial, parallel, not 'quantum'$/],
   ['an unknown demo task', ['demo', '--fail-at', 'boat'], /^atomflow demo: --fail-at: the demo has no task 'boat' \(tasks: flight, hotel, car, charge, confirm\)$/],
@@ -56,7 +58,7 @@ test('a run that stopped (not finished) cannot be resumed by a module of another
   const crashed = cli(['demo', '--db', 'crash.db', '--crash-at', 'hotel', '--pace', '0'], { cwd: dir });
   assert.equal(crashed.signal, 'SIGKILL');
   const uuid = /flow: (\S+)/.exec(crashed.stdout)![1]!;
-  const r = cli(['resume', 'crash.db', uuid, '--module', FIXTURES, '--export', 'failing'], { cwd: dir });
+  const r = cli(['resume', 'crash.db', '--module', FIXTURES, '--export', 'failing', '--', uuid], { cwd: dir });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /^atomflow resume: export 'failing' of .* builds flow 'failing', but the stored run is of flow 'book-trip'\n$/);
 });

@@ -73,12 +73,12 @@ test('inspect --json: logbooks, flows and atoms with states, intentions, results
 
     const onlyReverted = JSON.parse(cli(['inspect', 's.db', '--json', '--state', 'reverted'], { cwd: dir }).stdout) as InspectDoc;
     assert.deepEqual(onlyReverted.logbooks.flatMap((b) => b.flows.map((f) => f.uuid)), [reverted.uuid]);
-    const revertedAtoms = JSON.parse(cli(['inspect', 's.db', '--json', '--flow', reverted.uuid, '--atom-state', 'REVERTED'], { cwd: dir }).stdout) as InspectDoc;
+    const revertedAtoms = JSON.parse(cli(['inspect', 's.db', '--json', `--flow=${reverted.uuid}`, '--atom-state', 'REVERTED'], { cwd: dir }).stdout) as InspectDoc;
     assert.deepEqual(revertedAtoms.logbooks.flatMap((b) => b.flows.flatMap((f) => f.atoms.map((a) => a.name))).sort(), ['car', 'flight', 'hotel']);
     const none = JSON.parse(cli(['inspect', 's.db', '--json', '--state', 'SUSPENDED'], { cwd: dir }).stdout) as InspectDoc;
     assert.deepEqual(none.logbooks, []);
 
-    const human = cli(['inspect', 's.db', '--flow', reverted.uuid], { cwd: dir });
+    const human = cli(['inspect', 's.db', `--flow=${reverted.uuid}`], { cwd: dir });
     assert.equal(human.status, 0);
     assert.match(human.stdout, /store \.\/s\.db: 1 logbook, 1 flow/);
     assert.match(human.stdout, new RegExp(`flow 'book-trip' ${reverted.uuid}  REVERTED`));
@@ -139,13 +139,13 @@ test('graph --db --flow colours the atoms by the stored states', () => {
   try {
     const failed = cli(['demo', '--db', 'g.db', '--fail-at', 'car', '--pace', '0.2'], { cwd: dir });
     const uuid = /flow: (\S+)/.exec(failed.stdout)![1]!;
-    const r = cli(['graph', '--module', DEMO_MODULE, '--export', 'buildTripFlow', '--db', 'g.db', '--flow', uuid], { cwd: dir });
+    const r = cli(['graph', '--module', DEMO_MODULE, '--export', 'buildTripFlow', '--db', 'g.db', `--flow=${uuid}`], { cwd: dir });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /\["car · REVERTED"\]/);
     assert.match(r.stdout, /\["confirm · PENDING"\]/);
     assert.match(r.stdout, /classDef REVERTED fill:#[0-9a-f]{6}/);
     assert.match(r.stdout, /^  class (a\d+,){2}a\d+ REVERTED$/m);
-    const dot = cli(['graph', '--module', DEMO_MODULE, '--export', 'buildTripFlow', '--db', 'g.db', '--flow', uuid, '--format', 'dot'], { cwd: dir });
+    const dot = cli(['graph', '--module', DEMO_MODULE, '--export', 'buildTripFlow', '--db', 'g.db', `--flow=${uuid}`, '--format', 'dot'], { cwd: dir });
     assert.match(dot.stdout, /label="car\\nREVERTED", fillcolor="#fff3cd"/);
   } finally {
     cleanup();

@@ -1,10 +1,11 @@
 /** `atomflow demo` and `atomflow resume`, run as a user would, checked against the SQLite store. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { SqliteBackend } from '../../persistence/sqlite.js';
 import type { AtomDetail, FlowDetail } from '../../persistence/models.js';
-import { cli, splitCommand, tempDir } from './helpers.js';
+import { CLI, cli, splitCommand, tempDir } from './helpers.js';
 
 async function storedFlows(db: string): Promise<FlowDetail[]> {
   const backend = new SqliteBackend(db);
@@ -34,7 +35,7 @@ for (const engine of ['serial', 'parallel'] as const) {
       assert.match(r.stdout, new RegExp(`book-trip: SUCCESS in \\d+(ms|\\.\\d+s) \\(${engine} engine\\)`));
       assert.match(r.stdout, /retrying in \d+ms \(attempt 2\)/, 'the flaky gateway is retried');
       assert.match(r.stdout, /itinerary\s+Ada Lovelace to Lisbon: FL-\d+, HT-\d+, CR-\d+; paid €885/);
-      assert.match(r.stdout, /inspect it: .* inspect \.\/atomflow-demo\.db --flow \S+/);
+      assert.match(r.stdout, /inspect it: .* inspect \.\/atomflow-demo\.db --flow[ =]\S+/);
       const flows = await storedFlows(join(dir, 'atomflow-demo.db'));
       assert.equal(flows.length, 1);
       const fd = flows[0]!;
@@ -128,7 +129,9 @@ test('demo --crash-at car dies by SIGKILL; the printed resume command finishes i
     assert.ok(line, 'the resume command is printed before the crash');
     const args = splitCommand(line);
     const resumeArgs = args.slice(args.indexOf('resume'));
-    assert.deepEqual(resumeArgs.slice(0, 3), ['resume', './atomflow-demo.db', before!.uuid]);
+    assert.equal(resumeArgs[1], './atomflow-demo.db');
+    assert.ok(resumeArgs.includes(before!.uuid));
+    if (before!.uuid.startsWith('-')) assert.equal(resumeArgs.at(-2), '--', 'a uuid with a leading dash goes after --');
     assert.ok(resumeArgs.includes('--module') && resumeArgs.includes('buildTripFlow'));
 
     const resumed = cli([...resumeArgs, '--plain'], { cwd: dir });
@@ -168,12 +171,45 @@ test('resume without --module uses the module recorded with the run (parallel en
     const crashed = cli(['demo', '--crash-at', 'charge', '--engine', 'parallel', '--db', 'x.db', '--pace', '0.2'], { cwd: dir });
     assert.equal(crashed.signal, 'SIGKILL');
     const [before] = await storedFlows(join(dir, 'x.db'));
-    const resumed = cli(['resume', 'x.db', before!.uuid, '--engine', 'parallel'], { cwd: dir });
+    const resumed = cli(['resume', 'x.db', '--engine', 'parallel', '--', before!.uuid], { cwd: dir });
     assert.equal(resumed.status, 0, resumed.stderr);
     for (const name of ['flight', 'hotel', 'car']) assert.equal(lineOf(resumed.stdout, name, 'RUNNING'), -1, name);
     const [after] = await storedFlows(join(dir, 'x.db'));
     assert.equal(after!.state, 'SUCCESS');
     assert.equal(atoms(after!)['car']!.meta.execution?.pid, crashed.pid);
+  } finally {
+    cleanup();
+  }
+});
+
+test('Ctrl-C suspends the run (in-flight atoms finish, exit 3); the printed resume command finishes it', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' };
+    delete env['DEBUG'];
+    const child = spawn(process.execPath, [CLI, 'demo', '--pace', '3'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      stdout += chunk;
+      if (/▶ car\s+RUNNING/.test(stdout) && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(code, 3, stdout);
+    assert.match(stdout, /Ctrl-C: suspending/);
+    assert.ok(lineOf(stdout, 'car', 'SUCCESS') > 0, 'the in-flight atom finished');
+    assert.equal(lineOf(stdout, 'charge', 'RUNNING'), -1, 'nothing new started');
+    assert.match(stdout, /book-trip: SUSPENDED/);
+    const [fd] = await storedFlows(join(dir, 'atomflow-demo.db'));
+    assert.equal(fd!.state, 'SUSPENDED');
+    const line = stdout.split('\n').find((l) => l.includes('resume it:'))!;
+    const args = splitCommand(line.slice(line.indexOf('resume it:') + 'resume it:'.length));
+    const resumed = cli(args.slice(args.indexOf('resume')), { cwd: dir });
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.equal(lineOf(resumed.stdout, 'car', 'RUNNING'), -1);
+    assert.ok(lineOf(resumed.stdout, 'confirm', 'SUCCESS') > 0);
+    const [after] = await storedFlows(join(dir, 'atomflow-demo.db'));
+    assert.equal(after!.state, 'SUCCESS');
   } finally {
     cleanup();
   }
