@@ -67,21 +67,21 @@ export abstract class Flow {
 
   /** Adds atoms or flows; adding the same object again is ignored. Returns the flow. */
   add(...items: FlowItem[]): this {
-    const fresh: FlowItem[] = [];
+    const fresh = new Set<FlowItem>();
     for (const item of items) {
       this.checkItem(item);
-      if (this.#members.has(item) || fresh.includes(item)) continue;
-      fresh.push(item);
+      if (!this.#members.has(item)) fresh.add(item);
     }
-    if (fresh.length === 0) return this;
-    this.addChecked(fresh);
+    if (fresh.size === 0) return this;
+    this.addChecked([...fresh]);
     for (const item of fresh) this.#members.add(item);
     return this;
   }
 
   /** Pattern-specific insertion (a graph flow infers links and refuses cycles here). */
   protected addChecked(items: readonly FlowItem[]): void {
-    this.items.push(...items);
+    // One at a time: spreading 100,000 items into push() would overflow the call stack.
+    for (const item of items) this.items.push(item);
   }
 
   protected checkItem(item: unknown): asserts item is FlowItem {

@@ -187,6 +187,15 @@ describe('validation at construction, add() and compile', () => {
     assert.throws(() => h.link(a, b, { deciderDepth: 'ALL' }), InvariantViolation);
   });
 
+  test('adding a very large batch at once keeps order and ignores repeats', () => {
+    const tasks = Array.from({ length: 60000 }, (_, i) => task({ name: `t${i}`, execute: () => i }));
+    const f = new LinearFlow('big').add(...tasks.slice(0, 30000)).add(...tasks.slice(29990));
+    assert.equal(f.length, 60000);
+    const names = [...f.iterNodes()].map((x) => x.name);
+    assert.equal(names[0], 't0');
+    assert.equal(names[59999], 't59999');
+  });
+
   test('flow requires / provides', () => {
     const f = new LinearFlow('f').add(give('a', 'x', 1), use('u', ['x', 'y']));
     assert.deepEqual(f.requires, ['y']);
