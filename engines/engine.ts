@@ -5,7 +5,7 @@
  */
 import type { FlowItem } from '../lib/flow.js';
 import { Emitter, type EngineEvents, type Listener } from '../lib/events.js';
-import { EngineLocked, InvariantViolation, MissingDependencies } from '../lib/errors.js';
+import { EngineLocked, InvariantViolation, MissingDependencies, StorageFailure } from '../lib/errors.js';
 import type { EngineState } from '../lib/states.js';
 import type { Backend } from '../persistence/backend.js';
 import { MemoryBackend } from '../persistence/memory.js';
@@ -140,7 +140,7 @@ export class Engine {
     this.#machine = undefined;
     this.#locked = false;
     // After a storage failure the in-memory run may be ahead of the store: reload next time.
-    if (final === 'FAILURE' && machine.outcome('FAILURE') instanceof Error && (machine.outcome('FAILURE') as Error).name === 'StorageFailure') {
+    if (final === 'FAILURE' && machine.outcome('FAILURE') instanceof StorageFailure) {
       this.#prepared = false;
     }
   }

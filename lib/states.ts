@@ -92,16 +92,16 @@ const RETRY_TRANSITIONS: Table<AtomState> = {
   RETRYING: ['RUNNING'],
 };
 
-/**
- * Atom transitions: TaskFlow's table, plus the resets our engine performs itself
- * (`reset()` and a retry's subflow reset bring any settled state back to PENDING).
- */
 function lookup(table: Table<AtomState>): Readonly<Record<string, Readonly<Record<string, true>>>> {
   return Object.fromEntries(Object.entries(table).map(([from, tos]) => [from, Object.fromEntries(tos.map((t) => [t, true as const]))]));
 }
 const TASK_LOOKUP = lookup(TASK_TRANSITIONS);
 const RETRY_LOOKUP = lookup(RETRY_TRANSITIONS);
 
+/**
+ * Atom transitions: TaskFlow's table, plus the resets our engine performs itself
+ * (`reset()` and a retry's subflow reset bring any settled state back to PENDING).
+ */
 export function atomTransitionAllowed(kind: AtomKind, from: AtomState, to: AtomState): boolean {
   if (from === to) return true;
   if (to === 'PENDING') return from !== 'RUNNING' && from !== 'REVERTING';

@@ -3,6 +3,7 @@
  * failure means (ask the retry controllers, then say which intentions to rewrite), and which atoms
  * a decider's "no" ignores. They change nothing themselves; the machine applies what they return.
  */
+import { InvariantViolation } from '../../lib/errors.js';
 import type { Failure } from '../../lib/failure.js';
 import type { History } from '../../lib/retry.js';
 import { isDecision, type Decision, type Depth } from '../../lib/states.js';
@@ -73,12 +74,6 @@ export interface ResolveHooks {
   readonly deferToParent: boolean;
 }
 
-export class UnknownDecision extends Error {
-  constructor(retry: string, value: unknown) {
-    super(`retry '${retry}' answered ${JSON.stringify(value)}; onFailure must return one of RETRY, REVERT, REVERT_ALL`);
-    this.name = 'UnknownDecision';
-  }
-}
 
 /** Decides what the failure of atom `failed` means, asking retry controllers outward. */
 export function resolveFailure(c: Compilation, failed: number, failure: Failure, hooks: ResolveHooks, log: DecisionRecord[] = []): Strategy {
@@ -86,7 +81,13 @@ export function resolveFailure(c: Compilation, failed: number, failure: Failure,
   if (retry < 0) return { kind: 'default' };
   const history = hooks.recordFailure(retry, c.atoms[failed]!.name, failure);
   const decision = hooks.ask(retry, history);
-  if (!isDecision(decision)) throw new UnknownDecision(c.atoms[retry]!.name, decision);
+  if (!isDecision(decision)) {
+    const name = c.atoms[retry]!.name;
+    throw new InvariantViolation(`retry '${name}' answered ${JSON.stringify(decision)}; onFailure must return one of RETRY, REVERT, REVERT_ALL`, {
+      subject: name,
+      option: 'onFailure',
+    });
+  }
   log.push({ retry, decision, attempt: history.length, failedAtom: failed, failure });
   switch (decision) {
     case 'RETRY':
