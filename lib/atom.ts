@@ -63,20 +63,32 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 function isStringList(v: unknown): v is readonly string[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string' && x.length > 0);
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) {
+    const x: unknown = v[i];
+    if (typeof x !== 'string' || x.length === 0) return false;
+  }
+  return true;
 }
 
 function bad(subject: string, option: string, what: string): InvariantViolation {
   return new InvariantViolation(`atom '${subject}': option '${option}' ${what}`, { subject, option });
 }
 
-function uniq(xs: readonly string[]): string[] {
-  return [...new Set(xs)];
+const NONE: readonly never[] = Object.freeze([]);
+const NO_INJECT: Readonly<Record<string, unknown>> = Object.freeze({});
+const PROVIDES_NONE: ProvidesSpec = Object.freeze({ kind: 'none' });
+
+function uniq(xs: readonly string[]): readonly string[] {
+  if (xs.length < 2) return xs;
+  const set = new Set(xs);
+  return set.size === xs.length ? xs : [...set];
 }
 
 /** Checks that `options` only has known keys (each atom kind adds its own). */
 export function checkOptionKeys(subject: string, options: object, extra: readonly string[] = []): void {
-  for (const key of Object.keys(options)) {
+  for (const key in options) {
+    if (!Object.hasOwn(options, key)) continue;
     if (!OPTION_KEYS.has(key) && !extra.includes(key)) {
       throw new InvariantViolation(`atom '${subject}': unknown option '${key}'`, { subject, option: key });
     }
@@ -84,16 +96,23 @@ export function checkOptionKeys(subject: string, options: object, extra: readonl
 }
 
 function parseProvides(subject: string, value: unknown): ProvidesSpec {
-  if (value === undefined || value === null) return { kind: 'none' };
+  if (value === undefined || value === null) return PROVIDES_NONE;
   if (typeof value === 'string' && value.length > 0) return { kind: 'whole', name: value };
-  if (isStringList(value)) return { kind: 'each', names: Object.freeze(uniq(value)) };
+  if (isStringList(value)) return { kind: 'each', names: Object.freeze([...new Set(value)]) };
   throw bad(subject, 'provides', `must be a non-empty string or a list of names, not ${JSON.stringify(value)}`);
 }
 
-function parseList(subject: string, option: string, value: unknown): string[] {
-  if (value === undefined) return [];
+function parseList(subject: string, option: string, value: unknown): readonly string[] {
+  if (value === undefined) return NONE;
   if (!isStringList(value)) throw bad(subject, option, 'must be a list of non-empty strings');
-  return [...value];
+  return value;
+}
+
+/** The statics' list and the options' list, deduplicated (no copy when one is empty). */
+function joinLists(subject: string, option: string, fromClass: unknown, fromOptions: unknown): readonly string[] {
+  const a = parseList(subject, option, fromClass);
+  const b = parseList(subject, option, fromOptions);
+  return uniq(a.length === 0 ? b : b.length === 0 ? a : [...a, ...b]);
 }
 
 /** Builds the (arg -> stored name) bindings for one method, as TaskFlow's `_build_arg_mapping`. */
@@ -104,7 +123,8 @@ function buildBindings(
   optional: readonly string[],
   rebind: unknown,
   rebindOption: string,
-): ArgBinding[] {
+): readonly ArgBinding[] {
+  if (requires.length === 0 && optional.length === 0 && rebind === undefined) return NONE;
   const map = new Map<string, string>();
   for (const r of requires) map.set(r, r);
   const optionalSet = new Set(optional.filter((o) => !map.has(o)));
@@ -140,7 +160,7 @@ function buildBindings(
   const out: ArgBinding[] = [];
   for (const [arg, stored] of map) out.push(Object.freeze({ arg, stored, optional: false }));
   for (const arg of optionalSet) out.push(Object.freeze({ arg, stored: arg, optional: true }));
-  return out;
+  return Object.freeze(out);
 }
 
 interface AtomStatics {
@@ -187,41 +207,45 @@ export abstract class Atom {
     if (typeof priority !== 'number' || !Number.isFinite(priority)) throw bad(subject, 'priority', 'must be a finite number');
     this.priority = priority;
     this.provides = parseProvides(subject, options.provides ?? statics.provides);
-    this.provided = Object.freeze(
-      this.provides.kind === 'whole' ? [this.provides.name] : this.provides.kind === 'each' ? [...this.provides.names] : [],
-    );
+    const p = this.provides;
+    this.provided = p.kind === 'whole' ? Object.freeze([p.name]) : p.kind === 'each' ? p.names : NONE;
     if (options.inject !== undefined && (typeof options.inject !== 'object' || options.inject === null || Array.isArray(options.inject))) {
       throw bad(subject, 'inject', 'must be an object of values keyed by stored name');
     }
-    this.inject = Object.freeze({ ...(options.inject ?? {}) });
+    this.inject = options.inject === undefined ? NO_INJECT : Object.freeze({ ...options.inject });
 
-    const requires = uniq([...parseList(subject, 'requires', statics.requires), ...parseList(subject, 'requires', options.requires)]);
-    const optional = uniq([...parseList(subject, 'optional', statics.optional), ...parseList(subject, 'optional', options.optional)]);
+    const requires = joinLists(subject, 'requires', statics.requires, options.requires);
+    const optional = joinLists(subject, 'optional', statics.optional, options.optional);
     const revertRequires =
       options.revertRequires !== undefined || statics.revertRequires !== undefined
-        ? uniq([
-            ...parseList(subject, 'revertRequires', statics.revertRequires),
-            ...parseList(subject, 'revertRequires', options.revertRequires),
-          ])
+        ? joinLists(subject, 'revertRequires', statics.revertRequires, options.revertRequires)
         : requires;
-    this.executeArgs = Object.freeze(buildBindings(subject, 'execute', requires, optional, options.rebind, 'rebind'));
-    this.revertArgs = Object.freeze(
-      buildBindings(
-        subject,
-        'revert',
-        revertRequires,
-        revertRequires === requires ? optional : [],
-        options.revertRebind ?? options.rebind,
-        options.revertRebind !== undefined ? 'revertRebind' : 'rebind',
-      ),
-    );
+    this.executeArgs = buildBindings(subject, 'execute', requires, optional, options.rebind, 'rebind');
+    this.revertArgs =
+      revertRequires === requires && options.revertRebind === undefined
+        ? this.executeArgs
+        : buildBindings(
+            subject,
+            'revert',
+            revertRequires,
+            revertRequires === requires ? optional : NONE,
+            options.revertRebind ?? options.rebind,
+            options.revertRebind !== undefined ? 'revertRebind' : 'rebind',
+          );
+    if (this.executeArgs.length === 0 && this.revertArgs.length === 0) {
+      this.requires = NONE;
+      this.optional = NONE;
+      return;
+    }
     const injected = this.inject;
     const required = new Set<string>();
     const opt = new Set<string>();
-    for (const b of [...this.executeArgs, ...this.revertArgs]) {
-      if (Object.hasOwn(injected, b.stored)) continue;
-      if (b.optional) opt.add(b.stored);
-      else required.add(b.stored);
+    for (const list of [this.executeArgs, this.revertArgs]) {
+      for (const b of list) {
+        if (Object.hasOwn(injected, b.stored)) continue;
+        if (b.optional) opt.add(b.stored);
+        else required.add(b.stored);
+      }
     }
     for (const r of required) opt.delete(r);
     this.requires = Object.freeze([...required]);

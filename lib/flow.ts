@@ -67,14 +67,20 @@ export abstract class Flow {
 
   /** Adds atoms or flows; adding the same object again is ignored. Returns the flow. */
   add(...items: FlowItem[]): this {
-    const fresh = new Set<FlowItem>();
+    for (const item of items) this.checkItem(item);
+    const fresh: FlowItem[] = [];
     for (const item of items) {
-      this.checkItem(item);
-      if (!this.#members.has(item)) fresh.add(item);
+      if (this.#members.has(item)) continue;
+      this.#members.add(item);
+      fresh.push(item);
     }
-    if (fresh.size === 0) return this;
-    this.addChecked([...fresh]);
-    for (const item of fresh) this.#members.add(item);
+    if (fresh.length === 0) return this;
+    try {
+      this.addChecked(fresh);
+    } catch (e) {
+      for (const item of fresh) this.#members.delete(item);
+      throw e;
+    }
     return this;
   }
 

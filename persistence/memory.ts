@@ -123,8 +123,12 @@ export class MemoryBackend implements Backend {
     return atomsOf(fe);
   }
 
-  /** The hot path: a lookup, ownership checks, then map sets. No copying, no JSON. */
   async commit(flowUuid: string, change: FlowChange): Promise<void> {
+    this.commitSync(flowUuid, change);
+  }
+
+  /** The hot path: a lookup, ownership checks, then map sets. No copying, no JSON. */
+  commitSync(flowUuid: string, change: FlowChange): void {
     this.#check();
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);

@@ -201,6 +201,11 @@ export class SqliteBackend implements Backend {
 
   /** The hot path: serialise, then one IMMEDIATE transaction of an UPDATE and one upsert per atom. */
   async commit(flowUuid: string, change: FlowChange): Promise<void> {
+    this.commitSync(flowUuid, change);
+  }
+
+  /** `commit()` without the promise: better-sqlite3 writes synchronously anyway. */
+  commitSync(flowUuid: string, change: FlowChange): void {
     this.#check('commit');
     const { flow, atoms } = change;
     if (flow !== undefined && flow.uuid !== flowUuid) {

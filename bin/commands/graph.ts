@@ -5,7 +5,7 @@
  * join (barrier) nodes as small points. With `--db` and `--flow`, atoms are coloured by the state
  * stored for that run.
  */
-import { compile, type Compilation } from '../../engines/compiler/compile.js';
+import { compile, predsOf, succsOf, type Compilation } from '../../engines/compiler/compile.js';
 import { NotFound } from '../../lib/errors.js';
 import { EXIT, HELP, UsageError, input, loadFlowSource, oneOf, openStore, parseCommand, positionals, type Command, type Io } from './common.js';
 
@@ -78,17 +78,17 @@ export function graphModel(c: Compilation, states?: ReadonlyMap<string, string>)
   const nodes: Node[] = [];
   for (const a of c.atoms) nodes.push({ id: id(a.index), kind: a.kind, label: a.name, flow: a.flow, pos: a.pos, state: states?.get(a.name) });
   for (let v = n; v < c.graph.nodeCount; v++) {
-    const around = [...c.graph.preds[v]!, ...c.graph.succs[v]!].filter((u) => u < n).map(flowOf);
+    const around = [...predsOf(c.graph, v), ...succsOf(c.graph, v)].filter((u) => u < n).map(flowOf);
     nodes.push({ id: id(v), kind: 'barrier', label: '', flow: around.length === 0 ? -1 : common(around), pos: Infinity, state: undefined });
   }
   const isDecider = (u: number, v: number): boolean => {
     const list = c.deciders.get(v);
     if (list === undefined) return false;
     if (u < n) return list.some((d) => d.sources.includes(u));
-    return c.graph.preds[u]!.every((p) => list.some((d) => d.sources.includes(p)));
+    return predsOf(c.graph, u).every((p) => list.some((d) => d.sources.includes(p)));
   };
   const edges: Edge[] = [];
-  for (let u = 0; u < c.graph.nodeCount; u++) for (const v of c.graph.succs[u]!) edges.push({ from: id(u), to: id(v), decider: isDecider(u, v) });
+  for (let u = 0; u < c.graph.nodeCount; u++) for (const v of succsOf(c.graph, u)) edges.push({ from: id(u), to: id(v), decider: isDecider(u, v) });
   const flows = c.flows.map((f) => ({
     name: f.name,
     label: `${f.name} (${f.pattern}${f.retry >= 0 ? `, retry ${c.atoms[f.retry]!.name}` : ''})`,

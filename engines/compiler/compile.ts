@@ -43,11 +43,28 @@ export interface DeciderEdge {
   readonly depth: Depth;
 }
 
-/** The execution graph: nodes 0..atoms-1 are atoms, the rest barriers. Adjacency is read-only. */
+/**
+ * The execution graph: nodes 0..atoms-1 are atoms, the rest barriers. Adjacency is kept in
+ * compressed rows (one flat list per direction and an offset per node, so a 100,000-atom flow
+ * costs a few typed arrays, not 200,000 small ones): the predecessors of v are
+ * `predList[predStart[v] .. predStart[v + 1])`, each list in the order its edges were made.
+ */
 export interface ExecGraph {
   readonly nodeCount: number;
-  readonly preds: readonly (readonly number[])[];
-  readonly succs: readonly (readonly number[])[];
+  readonly predStart: Int32Array;
+  readonly predList: Int32Array;
+  readonly succStart: Int32Array;
+  readonly succList: Int32Array;
+}
+
+/** The predecessors of node `v` as an array (for tools; the engine reads the rows directly). */
+export function predsOf(g: ExecGraph, v: number): number[] {
+  return Array.from(g.predList.subarray(g.predStart[v]!, g.predStart[v + 1]!));
+}
+
+/** The successors of node `v` as an array. */
+export function succsOf(g: ExecGraph, v: number): number[] {
+  return Array.from(g.succList.subarray(g.succStart[v]!, g.succStart[v + 1]!));
 }
 
 export interface Compilation {
@@ -62,10 +79,24 @@ export interface Compilation {
   readonly providers: ReadonlyMap<string, readonly number[]>;
 }
 
-interface Ends {
-  entries: number[];
-  exits: number[];
+/**
+ * Where an item is entered and left: an atom is its own entry and exit (kept as its index, so a
+ * flow of atoms allocates nothing per child); a flow has lists (empty when it holds no atom).
+ */
+type Ends = number | { readonly entries: readonly number[]; readonly exits: readonly number[] };
+
+const isEmpty = (e: Ends): boolean => typeof e !== 'number' && e.entries.length === 0;
+const entriesOf = (e: Ends): number | readonly number[] => (typeof e === 'number' ? e : e.entries);
+const exitsOf = (e: Ends): number | readonly number[] => (typeof e === 'number' ? e : e.exits);
+
+function pushAll(out: number[], xs: number | readonly number[]): void {
+  if (typeof xs === 'number') out.push(xs);
+  else for (const x of xs) out.push(x);
 }
+
+const asList = (xs: number | readonly number[]): readonly number[] => (typeof xs === 'number' ? [xs] : xs);
+
+const NO_SUCCESSORS: readonly (readonly number[])[] = Object.freeze([]);
 
 /** Above this many direct edges a join goes through one barrier node. */
 const BARRIER_THRESHOLD = 4;
@@ -73,14 +104,15 @@ const BARRIER_THRESHOLD = 4;
 class Builder {
   readonly atoms: CompiledAtom[] = [];
   readonly flows: CompiledFlow[] = [];
-  readonly preds: number[][] = [];
-  readonly succs: number[][] = [];
-  readonly barriers: Array<[number[], number[]]> = [];
+  /** Barrier count; barrier k is node -(k + 1) until `finish` numbers it. */
+  barriers = 0;
   readonly deciders = new Map<number, DeciderEdge[]>();
   readonly seen = new Set<FlowItem>();
   readonly names = new Map<string, number>();
   readonly dupes = new Set<string>();
-  readonly edges: Array<[number, number]> = [];
+  /** Edges as two parallel lists (atoms or barrier placeholders). */
+  readonly from: number[] = [];
+  readonly to: number[] = [];
 
   addAtom(atom: Atom, flow: number, pos: number, retry: number): number {
     if (this.seen.has(atom)) {
@@ -97,27 +129,34 @@ class Builder {
     return index;
   }
 
-  // Edges are recorded between atoms or barrier placeholders (negative ids until finalised).
-  connect(exits: readonly number[], entries: readonly number[]): void {
-    if (exits.length === 0 || entries.length === 0) return;
-    if (exits.length * entries.length > exits.length + entries.length + BARRIER_THRESHOLD) {
-      const b = -(this.barriers.length + 1);
-      this.barriers.push([[...exits], [...entries]]);
-      for (const u of exits) this.edges.push([u, b]);
-      for (const v of entries) this.edges.push([b, v]);
+  #edge(u: number, v: number): void {
+    this.from.push(u);
+    this.to.push(v);
+  }
+
+  /** Every exit before every entry; through one barrier node when that is fewer edges. */
+  connect(exits: number | readonly number[], entries: number | readonly number[]): void {
+    if (typeof exits === 'number' && typeof entries === 'number') {
+      this.#edge(exits, entries);
       return;
     }
-    for (const u of exits) for (const v of entries) this.edges.push([u, v]);
+    const xs = asList(exits);
+    const ys = asList(entries);
+    if (xs.length === 0 || ys.length === 0) return;
+    if (xs.length * ys.length > xs.length + ys.length + BARRIER_THRESHOLD) {
+      const b = -(++this.barriers);
+      for (const u of xs) this.#edge(u, b);
+      for (const v of ys) this.#edge(b, v);
+      return;
+    }
+    for (const u of xs) for (const v of ys) this.#edge(u, v);
   }
 
   item(item: FlowItem, flow: number, pos: number, retry: number, depth: number): Ends {
     if (item instanceof Retry) {
       throw new InvariantViolation(`retry '${item.hasName ? item.name : '(unnamed)'}' cannot be compiled as a node; attach it with a flow's { retry } option`);
     }
-    if (item instanceof Atom) {
-      const i = this.addAtom(item, flow, pos, retry);
-      return { entries: [i], exits: [i] };
-    }
+    if (item instanceof Atom) return this.addAtom(item, flow, pos, retry);
     if (item instanceof Flow) return this.flow(item, flow, pos, retry, depth);
     throw new InvariantViolation(`unknown object ${String(item)} requested to compile: only tasks and flows can be compiled`);
   }
@@ -132,59 +171,67 @@ class Builder {
     this.flows.push(placeholder);
     const retry = f.retry ? this.addAtom(f.retry, index, -1, parentRetry) : -1;
     const governing = retry >= 0 ? retry : parentRetry;
-    const children = [...f.iterNodes()];
-    const ends = children.map((c, i) => this.item(c, index, i, governing, depth + 1));
-    const position = new Map<FlowItem, number>(children.map((c, i) => [c, i]));
-    const childSuccessors: number[][] = children.map(() => []);
-    const hasIn = children.map(() => false);
-    const hasOut = children.map(() => false);
+    const children = Array.from(f.iterNodes());
+    const ends: Ends[] = new Array(children.length);
+    for (let i = 0; i < children.length; i++) ends[i] = this.item(children[i]!, index, i, governing, depth + 1);
 
+    const entries: number[] = [];
+    const exits: number[] = [];
+    let childSuccessors: readonly (readonly number[])[] = NO_SUCCESSORS;
     if (f.pattern === 'linear') {
-      let prev: Ends | undefined;
-      ends.forEach((e, i) => {
-        if (e.entries.length === 0) return;
-        if (prev) {
-          this.connect(prev.exits, e.entries);
-          hasIn[i] = true;
-        }
-        prev = e;
-      });
-      ends.forEach((e, i) => (hasOut[i] = prev !== undefined && e !== prev && e.entries.length > 0));
-    } else if (f.pattern === 'graph') {
+      let first = -1;
+      let last = -1;
+      for (let i = 0; i < ends.length; i++) {
+        const e = ends[i]!;
+        if (isEmpty(e)) continue;
+        if (last >= 0) this.connect(exitsOf(ends[last]!), entriesOf(e));
+        else first = i;
+        last = i;
+      }
+      if (first >= 0) {
+        pushAll(entries, entriesOf(ends[first]!));
+        pushAll(exits, exitsOf(ends[last]!));
+      }
+    } else if (f.pattern === 'unordered') {
+      for (const e of ends) {
+        pushAll(entries, entriesOf(e));
+        pushAll(exits, exitsOf(e));
+      }
+    } else {
+      const position = new Map<FlowItem, number>();
+      for (let i = 0; i < children.length; i++) position.set(children[i]!, i);
+      const successors: number[][] = children.map(() => []);
+      const hasIn = new Uint8Array(children.length);
+      const hasOut = new Uint8Array(children.length);
       for (const [u, v, meta] of f.iterLinks()) {
         const pu = position.get(u);
         const pv = position.get(v);
         if (pu === undefined || pv === undefined) continue;
-        childSuccessors[pu]!.push(pv);
+        successors[pu]!.push(pv);
         const eu = ends[pu]!;
         const ev = ends[pv]!;
-        if (eu.exits.length === 0 || ev.entries.length === 0) continue;
-        hasOut[pu] = true;
-        hasIn[pv] = true;
-        this.connect(eu.exits, ev.entries);
+        if (isEmpty(eu) || isEmpty(ev)) continue;
+        hasOut[pu] = 1;
+        hasIn[pv] = 1;
+        this.connect(exitsOf(eu), entriesOf(ev));
         if (meta.decider) {
-          for (const target of ev.entries) {
+          const sources = asList(exitsOf(eu));
+          for (const target of asList(entriesOf(ev))) {
             const list = this.deciders.get(target) ?? [];
-            list.push({ sources: eu.exits, decider: meta.decider, depth: meta.deciderDepth ?? 'ALL' });
+            list.push({ sources, decider: meta.decider, depth: meta.deciderDepth ?? 'ALL' });
             this.deciders.set(target, list);
           }
         }
       }
+      for (let i = 0; i < ends.length; i++) {
+        if (hasIn[i] === 0) pushAll(entries, entriesOf(ends[i]!));
+        if (hasOut[i] === 0) pushAll(exits, exitsOf(ends[i]!));
+      }
+      childSuccessors = Object.freeze(successors.map((s) => Object.freeze(s)));
     }
-    const entries = ends.flatMap((e, i) => (hasIn[i] ? [] : e.entries));
-    const exits = ends.flatMap((e, i) => (hasOut[i] ? [] : e.exits));
-    this.flows[index] = Object.freeze({
-      index,
-      name: f.name,
-      pattern: f.pattern,
-      parent,
-      depth,
-      pos,
-      retry,
-      childSuccessors: Object.freeze(childSuccessors.map((s) => Object.freeze(s))),
-    });
+    this.flows[index] = Object.freeze({ index, name: f.name, pattern: f.pattern, parent, depth, pos, retry, childSuccessors });
     if (retry >= 0) {
-      this.connect([retry], entries);
+      this.connect(retry, entries);
       return { entries: [retry], exits: exits.length > 0 ? exits : [retry] };
     }
     return { entries, exits };
@@ -193,26 +240,41 @@ class Builder {
   finish(root: FlowItem): Compilation {
     if (this.dupes.size > 0) throw new DuplicateNameError([...this.dupes].sort());
     const n = this.atoms.length;
-    const nodeCount = n + this.barriers.length;
-    const preds: number[][] = Array.from({ length: nodeCount }, () => []);
-    const succs: number[][] = Array.from({ length: nodeCount }, () => []);
-    const id = (x: number) => (x >= 0 ? x : n + (-x - 1));
-    const seenEdge = new Set<number>();
-    for (const [u0, v0] of this.edges) {
-      const u = id(u0);
-      const v = id(v0);
-      const key = u * nodeCount + v;
-      if (seenEdge.has(key)) continue;
-      seenEdge.add(key);
-      succs[u]!.push(v);
-      preds[v]!.push(u);
+    const nodeCount = n + this.barriers;
+    const edgeCount = this.from.length;
+    const from = new Int32Array(edgeCount);
+    const to = new Int32Array(edgeCount);
+    for (let e = 0; e < edgeCount; e++) {
+      const u = this.from[e]!;
+      const v = this.to[e]!;
+      from[e] = u >= 0 ? u : n - u - 1;
+      to[e] = v >= 0 ? v : n - v - 1;
     }
+    // Drop repeated edges (keeping the first): group edge ids by source, mark targets per row.
+    const rowStart = new Int32Array(nodeCount + 1);
+    for (let e = 0; e < edgeCount; e++) rowStart[from[e]! + 1]!++;
+    for (let v = 0; v < nodeCount; v++) rowStart[v + 1]! += rowStart[v]!;
+    const byRow = new Int32Array(edgeCount);
+    const fill = rowStart.slice(0, nodeCount);
+    for (let e = 0; e < edgeCount; e++) byRow[fill[from[e]!]!++] = e;
+    const keep = new Uint8Array(edgeCount);
+    const mark = new Int32Array(nodeCount).fill(-1);
+    for (let u = 0; u < nodeCount; u++) {
+      for (let k = rowStart[u]!; k < rowStart[u + 1]!; k++) {
+        const e = byRow[k]!;
+        if (mark[to[e]!] === u) continue;
+        mark[to[e]!] = u;
+        keep[e] = 1;
+      }
+    }
+    const succ = rows(nodeCount, edgeCount, keep, from, to);
+    const pred = rows(nodeCount, edgeCount, keep, to, from);
     const providers = new Map<string, number[]>();
     for (const a of this.atoms) {
       for (const name of a.atom.provided) {
-        const list = providers.get(name) ?? [];
-        list.push(a.index);
-        providers.set(name, list);
+        const list = providers.get(name);
+        if (list === undefined) providers.set(name, [a.index]);
+        else list.push(a.index);
       }
     }
     return Object.freeze({
@@ -220,12 +282,28 @@ class Builder {
       rootName: root.name,
       atoms: Object.freeze(this.atoms),
       flows: Object.freeze(this.flows),
-      graph: Object.freeze({ nodeCount, preds, succs }),
+      graph: Object.freeze({ nodeCount, predStart: pred.start, predList: pred.list, succStart: succ.start, succList: succ.list }),
       deciders: this.deciders,
       byName: this.names,
       providers,
     });
   }
+}
+
+/** Compressed rows of the kept edges keyed by `key`, each row in edge order (a stable counting sort). */
+function rows(nodeCount: number, edgeCount: number, keep: Uint8Array, key: Int32Array, value: Int32Array): { start: Int32Array; list: Int32Array } {
+  const start = new Int32Array(nodeCount + 1);
+  let kept = 0;
+  for (let e = 0; e < edgeCount; e++) {
+    if (keep[e] === 0) continue;
+    start[key[e]! + 1]!++;
+    kept++;
+  }
+  for (let v = 0; v < nodeCount; v++) start[v + 1]! += start[v]!;
+  const list = new Int32Array(kept);
+  const fill = start.slice(0, nodeCount);
+  for (let e = 0; e < edgeCount; e++) if (keep[e] === 1) list[fill[key[e]!]!++] = value[e]!;
+  return { start, list };
 }
 
 /**

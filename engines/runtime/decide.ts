@@ -159,7 +159,8 @@ export function ignoredBy(c: Compilation, target: number, depth: Depth): number[
   const stack = [target];
   while (stack.length > 0) {
     const v = stack.pop()!;
-    for (const s of c.graph.succs[v]!) {
+    for (let k = c.graph.succStart[v]!; k < c.graph.succStart[v + 1]!; k++) {
+      const s = c.graph.succList[k]!;
       if (seen[s]) continue;
       seen[s] = 1;
       if (s >= n) {

@@ -479,53 +479,93 @@ export class Machine {
     }
   }
 
-  /** Commits the step's writes, then emits its events and starts its jobs (undefined: nothing to commit). */
+  /**
+   * Commits the step's writes, then emits its events and starts its jobs. Synchronous (undefined)
+   * while the backend commits synchronously; a promise otherwise.
+   */
   #commit(): Promise<void> | undefined {
     const rt = this.#rt;
     if (rt.queue.length === 0 && !rt.storage.hasPendingWrites) return undefined;
-    return this.#commitNow();
+    return this.#commitLoop();
   }
 
-  async #commitNow(): Promise<void> {
+  /** Flush, then emit what the flush made true; listeners may write again (suspend), so loop. */
+  #commitLoop(): Promise<void> | undefined {
     const rt = this.#rt;
-    const toStart: StartEntry[] = [];
-    const calledOff: StartEntry[] = [];
     while (rt.queue.length > 0 || rt.storage.hasPendingWrites) {
       if (this.#storageBroken) {
         rt.queue = [];
         break;
       }
+      let pending: Promise<void> | undefined;
       try {
-        await rt.storage.flush();
+        pending = rt.storage.flush();
       } catch (e) {
-        this.#storageBroken = e instanceof StorageFailure ? e : new StorageFailure(`could not store the run: ${(e as Error)?.message ?? e}`, { cause: e });
-        this.#stop = 'fail';
-        calledOff.push(...toStart.splice(0));
-        for (const q of rt.queue) if (q.kind === 'start') calledOff.push(q);
-        rt.queue = [];
+        this.#storeFailed(e);
         break;
       }
-      const q = rt.queue;
-      rt.queue = [];
-      for (const entry of q) {
-        if (entry.kind === 'event') {
-          this.#emit(entry);
-        } else if (this.#stop !== 'none') {
-          calledOff.push(entry);
-        } else {
-          for (const e of entry.events) this.#emit(e);
-          toStart.push(entry);
-        }
+      if (pending !== undefined) {
+        return pending.then(
+          () => {
+            this.#afterFlush();
+            return this.#commitLoop();
+          },
+          (e: unknown) => {
+            this.#storeFailed(e);
+            this.#startJobs();
+          },
+        );
       }
-      if (calledOff.length > 0 && !this.#storageBroken) {
-        for (const s of calledOff.splice(0)) {
-          this.#inflight[s.atom] = 0;
-          rt.restore(s.atom, s.prev);
-        }
+      this.#afterFlush();
+    }
+    this.#startJobs();
+    return undefined;
+  }
+
+  /** Starts called off so far in this commit (restored unless the store broke). */
+  readonly #calledOff: StartEntry[] = [];
+  /** Starts whose events were emitted; their jobs start once the commit loop is over. */
+  readonly #toStart: StartEntry[] = [];
+
+  #storeFailed(e: unknown): void {
+    const rt = this.#rt;
+    this.#storageBroken = e instanceof StorageFailure ? e : new StorageFailure(`could not store the run: ${(e as Error)?.message ?? e}`, { cause: e });
+    this.#stop = 'fail';
+    for (const s of this.#toStart) this.#calledOff.push(s);
+    this.#toStart.length = 0;
+    for (const q of rt.queue) if (q.kind === 'start') this.#calledOff.push(q);
+    rt.queue = [];
+  }
+
+  #afterFlush(): void {
+    const rt = this.#rt;
+    const q = rt.queue;
+    rt.queue = [];
+    for (const entry of q) {
+      if (entry.kind === 'event') {
+        this.#emit(entry);
+      } else if (this.#stop !== 'none') {
+        this.#calledOff.push(entry);
+      } else {
+        for (const e of entry.events) this.#emit(e);
+        this.#toStart.push(entry);
       }
     }
-    for (const s of calledOff) this.#inflight[s.atom] = 0;
-    for (const s of toStart) {
+    if (this.#calledOff.length > 0 && !this.#storageBroken) {
+      for (const s of this.#calledOff) {
+        this.#inflight[s.atom] = 0;
+        rt.restore(s.atom, s.prev);
+      }
+      this.#calledOff.length = 0;
+    }
+  }
+
+  #startJobs(): void {
+    for (const s of this.#calledOff) this.#inflight[s.atom] = 0;
+    this.#calledOff.length = 0;
+    if (this.#toStart.length === 0) return;
+    const starts = this.#toStart.splice(0);
+    for (const s of starts) {
       this.#running++;
       this.#executor.start(s.job as Job);
     }

@@ -71,30 +71,36 @@ export class Runtime {
 
   /** Recomputes every counter from the stored states (run start, after resets). */
   rebuild(): void {
-    const { preds, succs, nodeCount } = this.c.graph;
+    const { predStart, predList, succStart, succList, nodeCount } = this.c.graph;
     const n = this.#atomCount;
-    this.#done.fill(0);
-    this.#busy.fill(0);
-    // Barriers depend on barriers only through atoms, so one pass per direction in node order
-    // is not enough in general; compute barrier status recursively with memo.
+    // A barrier is done when all its predecessors are, free when all its successors are; barriers
+    // may follow barriers, so their status is computed on demand (memoised).
     const doneMemo = new Int8Array(nodeCount).fill(-1);
     const freeMemo = new Int8Array(nodeCount).fill(-1);
     const nodeDone = (v: number): boolean => {
       if (v < n) return isDone(this.detail(v));
-      if (doneMemo[v] === -1) doneMemo[v] = preds[v]!.every(nodeDone) ? 1 : 0;
+      if (doneMemo[v] === -1) {
+        let all = 1;
+        for (let k = predStart[v]!; k < predStart[v + 1]! && all === 1; k++) if (!nodeDone(predList[k]!)) all = 0;
+        doneMemo[v] = all;
+      }
       return doneMemo[v] === 1;
     };
     const nodeFree = (v: number): boolean => {
       if (v < n) return isFree(this.detail(v));
-      if (freeMemo[v] === -1) freeMemo[v] = succs[v]!.every(nodeFree) ? 1 : 0;
+      if (freeMemo[v] === -1) {
+        let all = 1;
+        for (let k = succStart[v]!; k < succStart[v + 1]! && all === 1; k++) if (!nodeFree(succList[k]!)) all = 0;
+        freeMemo[v] = all;
+      }
       return freeMemo[v] === 1;
     };
     for (let v = 0; v < nodeCount; v++) {
       let d = 0;
-      for (const p of preds[v]!) if (nodeDone(p)) d++;
+      for (let k = predStart[v]!; k < predStart[v + 1]!; k++) if (nodeDone(predList[k]!)) d++;
       this.#done[v] = d;
       let b = 0;
-      for (const s of succs[v]!) if (!nodeFree(s)) b++;
+      for (let k = succStart[v]!; k < succStart[v + 1]!; k++) if (!nodeFree(succList[k]!)) b++;
       this.#busy[v] = b;
     }
     this.#touched = [];
@@ -103,7 +109,8 @@ export class Runtime {
   }
 
   predsDone(i: number): boolean {
-    return this.#done[i] === this.c.graph.preds[i]!.length;
+    const start = this.c.graph.predStart;
+    return this.#done[i] === start[i + 1]! - start[i]!;
   }
 
   succsFree(i: number): boolean {
@@ -126,19 +133,22 @@ export class Runtime {
   }
 
   #doneChanged(v: number, delta: 1 | -1): void {
-    const { preds, succs } = this.c.graph;
-    for (const s of succs[v]!) {
-      const before = this.#done[s] === preds[s]!.length;
+    const { predStart, succStart, succList } = this.c.graph;
+    for (let k = succStart[v]!; k < succStart[v + 1]!; k++) {
+      const s = succList[k]!;
+      const need = predStart[s + 1]! - predStart[s]!;
+      const before = this.#done[s] === need;
       this.#done[s]! += delta;
       if (s < this.#atomCount) this.touch(s);
-      else if (before !== (this.#done[s] === preds[s]!.length)) this.#doneChanged(s, delta);
+      else if (before !== (this.#done[s] === need)) this.#doneChanged(s, delta);
     }
   }
 
   #freeChanged(v: number, delta: 1 | -1): void {
-    const { preds } = this.c.graph;
+    const { predStart, predList } = this.c.graph;
     // delta is the change of "busy" contributed by v to its predecessors.
-    for (const p of preds[v]!) {
+    for (let k = predStart[v]!; k < predStart[v + 1]!; k++) {
+      const p = predList[k]!;
       const before = this.#busy[p] === 0;
       this.#busy[p]! += delta;
       if (p < this.#atomCount) this.touch(p);
@@ -208,13 +218,15 @@ export class Runtime {
 
   /** All atoms reachable from `from` along the graph (through barriers), `from` excluded. */
   downstream(from: number): number[] {
-    const { succs, nodeCount } = this.c.graph;
+    const { succStart, succList, nodeCount } = this.c.graph;
     const seen = new Uint8Array(nodeCount);
     const out: number[] = [];
     const stack = [from];
     seen[from] = 1;
     while (stack.length > 0) {
-      for (const s of succs[stack.pop()!]!) {
+      const v = stack.pop()!;
+      for (let k = succStart[v]!; k < succStart[v + 1]!; k++) {
+        const s = succList[k]!;
         if (seen[s]) continue;
         seen[s] = 1;
         stack.push(s);

@@ -9,7 +9,7 @@ import { InvariantViolation, NotFound } from '../../lib/errors.js';
 import { Failure } from '../../lib/failure.js';
 import { History } from '../../lib/retry.js';
 import type { AtomState, FlowState, Intention } from '../../lib/states.js';
-import type { Backend } from '../../persistence/backend.js';
+import { syncCommitOf, type Backend, type FlowChange } from '../../persistence/backend.js';
 import { updateFlow, type AtomDetail, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
 import type { Compilation } from '../compiler/compile.js';
 import { Scopes } from '../compiler/scopes.js';
@@ -32,11 +32,14 @@ export class Storage {
   #dirty: number[] = [];
   readonly #isDirty: Uint8Array;
   #flowDirty = false;
+  /** The backend's synchronous commit, when it has one the engine may use. */
+  readonly #commitSync: ((flowUuid: string, change: FlowChange) => void) | undefined;
 
   constructor(c: Compilation, backend: Backend, book: LogBook, flow: FlowDetail, details: AtomDetail[]) {
     this.compilation = c;
     this.scopes = new Scopes(c);
     this.backend = backend;
+    this.#commitSync = syncCommitOf(backend);
     this.book = book;
     this.flow = flow;
     this.details = details;
@@ -63,16 +66,28 @@ export class Storage {
     return this.#flowDirty || this.#dirty.length > 0;
   }
 
-  /** Commits every change since the last flush in one backend transaction. */
-  async flush(): Promise<void> {
-    if (!this.#flowDirty && this.#dirty.length === 0) return;
+  /**
+   * Commits every change since the last flush in one backend transaction: synchronously (and
+   * `undefined`) when the backend can, else through the returned promise. Errors are thrown or
+   * rejected as the backend raised them; the changes count as handed over either way.
+   */
+  flush(): Promise<void> | undefined {
+    if (!this.#flowDirty && this.#dirty.length === 0) return undefined;
     const dirty = this.#dirty;
-    const atoms = dirty.map((i) => this.details[i]!);
-    const flow = this.#flowDirty ? this.flow : undefined;
+    const atoms: AtomDetail[] = new Array(dirty.length);
+    for (let k = 0; k < dirty.length; k++) {
+      const i = dirty[k]!;
+      atoms[k] = this.details[i]!;
+      this.#isDirty[i] = 0;
+    }
+    const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms } : { atoms };
     this.#dirty = [];
-    for (const i of dirty) this.#isDirty[i] = 0;
     this.#flowDirty = false;
-    await this.backend.commit(this.flow.uuid, flow ? { flow, atoms } : { atoms });
+    if (this.#commitSync !== undefined) {
+      this.#commitSync(this.flow.uuid, change);
+      return undefined;
+    }
+    return this.backend.commit(this.flow.uuid, change);
   }
 
   /** Flow-level values (persisted with the run); they beat any atom's output of the same name. */
