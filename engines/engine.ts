@@ -4,6 +4,7 @@
  * itself lives in `runtime/machine.ts`.
  */
 import { performance } from 'node:perf_hooks';
+import type { ArgBinding } from '../lib/atom.js';
 import type { FlowItem } from '../lib/flow.js';
 import { Emitter, type EngineEvents, type Listener } from '../lib/events.js';
 import { EngineLocked, InvariantViolation, MissingDependencies, StorageFailure } from '../lib/errors.js';
@@ -99,13 +100,17 @@ export class Engine {
     const storage = this.#storage;
     if (!storage) throw new InvariantViolation('validate() needs the stored run: call prepare() (or run()) first');
     const missing: Record<string, string[]> = {};
-    for (const a of storage.compilation.atoms) {
-      for (const b of [...a.atom.executeArgs, ...a.atom.revertArgs]) {
+    const check = (a: Compilation['atoms'][number], bindings: readonly ArgBinding[]): void => {
+      for (const b of bindings) {
         if (b.optional || Object.hasOwn(a.atom.inject, b.stored)) continue;
         if (storage.canProvide(a.index, b.stored)) continue;
         const list = (missing[a.name] ??= []);
         if (!list.includes(b.stored)) list.push(b.stored);
       }
+    };
+    for (const a of storage.compilation.atoms) {
+      if (a.atom.executeArgs.length > 0) check(a, a.atom.executeArgs);
+      if (a.atom.revertArgs.length > 0 && a.atom.revertArgs !== a.atom.executeArgs) check(a, a.atom.revertArgs);
     }
     if (Object.keys(missing).length > 0) throw new MissingDependencies(missing, `flow '${storage.compilation.rootName}'`);
   }

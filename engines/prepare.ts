@@ -11,6 +11,8 @@ import {
   createAtomDetail,
   createFlowDetail,
   createLogBook,
+  newId,
+  pendingTask,
   updateFlow,
   type AtomDetail,
   type FlowDetail,
@@ -24,7 +26,13 @@ const log = createDebug('atomflow:storage');
 
 function freshDetails(c: Compilation, ids: IdGenerator | undefined): AtomDetail[] {
   const now = Date.now();
-  return c.atoms.map((a) => createAtomDetail({ name: a.name, kind: a.kind, version: a.atom.version, now, ...(ids ? { uuid: ids() } : {}) }));
+  const makeId = ids ?? newId;
+  const out: AtomDetail[] = new Array(c.atoms.length);
+  for (let i = 0; i < out.length; i++) {
+    const a = c.atoms[i]!;
+    out[i] = a.kind === 'task' ? pendingTask(makeId(), a.name, a.atom.version, now) : createAtomDetail({ name: a.name, kind: a.kind, version: a.atom.version, now, uuid: makeId() });
+  }
+  return out;
 }
 
 export interface FreshRun {

@@ -18,7 +18,9 @@ export class Heap<T> {
     while (i > 0) {
       const parent = (i - 1) >> 1;
       if (!this.#less(a[i]!, a[parent]!)) break;
-      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      const t = a[i]!;
+      a[i] = a[parent]!;
+      a[parent] = t;
       i = parent;
     }
   }
@@ -42,7 +44,9 @@ export class Heap<T> {
         if (l < a.length && this.#less(a[l]!, a[m]!)) m = l;
         if (r < a.length && this.#less(a[r]!, a[m]!)) m = r;
         if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
+        const t = a[i]!;
+        a[i] = a[m]!;
+        a[m] = t;
         i = m;
       }
     }

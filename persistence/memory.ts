@@ -132,13 +132,27 @@ export class MemoryBackend implements Backend {
     this.#check();
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
-    const { flow, atoms } = change;
+    const flow = change.flow;
+    const atoms = change.atoms;
     if (flow !== undefined && flow.uuid !== flowUuid) {
       throw new InvariantViolation(`cannot commit flow detail '${flow.uuid}' under flow uuid '${flowUuid}'`, { subject: flowUuid });
     }
-    if (atoms !== undefined) this.#checkAtomOwners(flowUuid, atoms);
+    if (atoms === undefined || atoms.length === 0) {
+      if (flow !== undefined) fe.detail = keepCreatedAt(fe.detail, flow);
+      return;
+    }
+    // Most commits only update atoms the flow already holds: one lookup each, then the writes.
+    const own = fe.atoms;
+    let allOwn = true;
+    for (let k = 0; k < atoms.length; k++) {
+      if (!own.has(atoms[k]!.uuid)) {
+        allOwn = false;
+        break;
+      }
+    }
+    if (!allOwn) this.#checkAtomOwners(flowUuid, atoms);
     if (flow !== undefined) fe.detail = keepCreatedAt(fe.detail, flow);
-    if (atoms !== undefined) for (const a of atoms) this.#putAtom(fe, a);
+    for (let k = 0; k < atoms.length; k++) this.#putAtom(fe, atoms[k]!);
   }
 
   async clearAll(): Promise<void> {

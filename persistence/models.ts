@@ -126,6 +126,11 @@ export function createAtomDetail(fields: {
 
 const EMPTY_META: AtomMeta = Object.freeze({});
 
+/** A new task record, PENDING (what `createAtomDetail` makes for a task, without the options object). */
+export function pendingTask(uuid: string, name: string, version: string, now: number): AtomDetail {
+  return atomRecord(uuid, name, 'task', version, 'PENDING', 'EXECUTE', undefined, null, undefined, null, EMPTY_META, now, null);
+}
+
 /**
  * The one constructor of atom records: every record has the same fields in the same order, so
  * the engine's hot path stays monomorphic. Records are immutable by contract (readonly types);

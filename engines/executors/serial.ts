@@ -19,14 +19,19 @@ export class SerialExecutor implements Executor {
   }
 
   drain(): void | Promise<void> {
+    const batch = this.#batch;
+    if (batch.length === 0) return;
     const out: Completion[] = [];
-    while (this.#batch.length > 0) {
-      const job = this.#batch.shift()!;
-      const c = runJob(job);
-      if (c instanceof Promise) return this.#finish(c, out);
+    for (let k = 0; k < batch.length; k++) {
+      const c = runJob(batch[k]!);
+      if (c instanceof Promise) {
+        batch.splice(0, k + 1);
+        return this.#finish(c, out);
+      }
       out.push(c);
     }
-    if (out.length > 0) this.#post(out);
+    batch.length = 0;
+    this.#post(out);
   }
 
   async #finish(pending: Promise<Completion>, out: Completion[]): Promise<void> {

@@ -6,18 +6,18 @@
  */
 import createDebug from 'debug';
 import os from 'node:os';
-import { type AtomContext, type RevertContext } from '../../lib/atom.js';
 import { AtomflowError, InvalidStateTransition, StorageFailure, WrappedFailure } from '../../lib/errors.js';
 import { Failure } from '../../lib/failure.js';
 import { Heap } from '../../lib/heap.js';
 import { History, Retry } from '../../lib/retry.js';
 import { flowTransition, type EngineState, type FlowState } from '../../lib/states.js';
 import type { Task } from '../../lib/task.js';
-import type { ExecutionInfo, StoredAttempt } from '../../persistence/models.js';
+import type { AtomMeta, ExecutionInfo, StoredAttempt } from '../../persistence/models.js';
 import type { Completion, Executor, Job } from '../executors/executor.js';
 import type { Clock } from './clock.js';
 import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
-import type { Runtime, StartEntry } from './runtime.js';
+import { AtomJob, ExecuteContext, RevertingContext } from './jobs.js';
+import type { EventEntry, Runtime, StartEntry } from './runtime.js';
 import { historyOf } from './storage.js';
 
 const log = createDebug('atomflow:engine');
@@ -48,17 +48,34 @@ const NEVER = new AbortController().signal;
 const HOST = os.hostname();
 const PID = process.pid;
 
-/** Execution info, always with the same fields (so the hot path stays monomorphic). */
-function execution(prev: ExecutionInfo | undefined, changes: { executeStartedAt?: number; executeEndedAt?: number; revertStartedAt?: number; revertEndedAt?: number }): ExecutionInfo {
+/** Execution info, always with the same fields (so the hot path stays monomorphic); undefined keeps `prev`'s. */
+function execution(
+  prev: ExecutionInfo | undefined,
+  executeStartedAt: number | undefined,
+  executeEndedAt: number | undefined,
+  revertStartedAt: number | undefined,
+  revertEndedAt: number | undefined,
+): ExecutionInfo {
   return {
     hostname: HOST,
     pid: PID,
-    executeStartedAt: changes.executeStartedAt ?? prev?.executeStartedAt,
-    executeEndedAt: changes.executeEndedAt ?? prev?.executeEndedAt,
-    revertStartedAt: changes.revertStartedAt ?? prev?.revertStartedAt,
-    revertEndedAt: changes.revertEndedAt ?? prev?.revertEndedAt,
+    executeStartedAt: executeStartedAt ?? prev?.executeStartedAt,
+    executeEndedAt: executeEndedAt ?? prev?.executeEndedAt,
+    revertStartedAt: revertStartedAt ?? prev?.revertStartedAt,
+    revertEndedAt: revertEndedAt ?? prev?.revertEndedAt,
   } as ExecutionInfo;
 }
+
+/** `meta` with progress and execution info set (and a spent `retryAt` dropped). */
+function metaWith(meta: AtomMeta, progress: number | undefined, exec: ExecutionInfo, dropRetryAt: boolean): AtomMeta {
+  if (dropRetryAt && meta.retryAt !== undefined) {
+    const { retryAt: _spent, ...rest } = meta;
+    meta = rest;
+  }
+  return progress === undefined ? { ...meta, execution: exec } : { ...meta, progress, execution: exec };
+}
+
+const NO_EVENTS: readonly EventEntry[] = Object.freeze([]);
 
 export class Machine {
   readonly #rt: Runtime;
@@ -67,6 +84,7 @@ export class Machine {
   readonly #inflight: Uint8Array;
   #running = 0;
   #completions: Completion[] = [];
+  #spareCompletions: Completion[] = [];
   #notes: Note[] = [];
   #wake: (() => void) | undefined;
   #stop: 'none' | 'suspend' | 'fail' = 'none';
@@ -225,8 +243,10 @@ export class Machine {
   #analyzing(): EngineState | Promise<EngineState> {
     if (this.#notes.length > 0) this.#applyNotes();
     const done = this.#completions;
-    this.#completions = [];
-    for (const c of done) this.#complete(c);
+    this.#completions = this.#spareCompletions;
+    for (let k = 0; k < done.length; k++) this.#complete(done[k]!);
+    done.length = 0;
+    this.#spareCompletions = done;
     if (this.#stop === 'none' && this.#hasReady()) return 'SCHEDULING';
     if (this.#running > 0 || (this.#stop === 'none' && this.#timers.size > 0)) {
       const committed = this.#commit();
@@ -280,7 +300,9 @@ export class Machine {
   }
 
   #collect(): void {
-    for (const i of this.#rt.takeTouched()) {
+    const touched = this.#rt.takeTouched();
+    for (let k = 0; k < touched.length; k++) {
+      const i = touched[k]!;
       if (this.#queued[i] === 1) continue;
       const r = this.#readiness(i);
       if (r === 'none') continue;
@@ -292,24 +314,26 @@ export class Machine {
   /** The next atom to act on (reverts and retries before executions), dropping stale entries. */
   #peekReady(take: boolean): number | undefined {
     this.#collect();
-    for (const heap of [this.#toRevert, this.#toExecute]) {
-      for (;;) {
-        const i = heap.peek();
-        if (i === undefined) break;
-        const r = this.#readiness(i);
-        const valid = r !== 'none' && (r === 'execute') === (heap === this.#toExecute) && !this.#delayed(i);
-        if (valid && !take) return i;
-        heap.pop();
-        this.#queued[i] = 0;
-        if (valid) return i;
-        if (r !== 'none' && !this.#delayed(i)) {
-          // Its kind of readiness changed: queue it where it now belongs.
-          this.#queued[i] = 1;
-          (r === 'execute' ? this.#toExecute : this.#toRevert).push(i);
-        }
+    const i = this.#peekIn(this.#toRevert, false, take);
+    return i !== undefined ? i : this.#peekIn(this.#toExecute, true, take);
+  }
+
+  #peekIn(heap: Heap<number>, forExecute: boolean, take: boolean): number | undefined {
+    for (;;) {
+      const i = heap.peek();
+      if (i === undefined) return undefined;
+      const r = this.#readiness(i);
+      const valid = r !== 'none' && (r === 'execute') === forExecute && !this.#delayed(i);
+      if (valid && !take) return i;
+      heap.pop();
+      this.#queued[i] = 0;
+      if (valid) return i;
+      if (r !== 'none' && !this.#delayed(i)) {
+        // Its kind of readiness changed: queue it where it now belongs.
+        this.#queued[i] = 1;
+        (r === 'execute' ? this.#toExecute : this.#toRevert).push(i);
       }
     }
-    return undefined;
   }
 
   #hasReady(): boolean {
@@ -338,6 +362,8 @@ export class Machine {
     return true;
   }
 
+  readonly #resultOf = (s: number): unknown => this.#rt.storage.details[s]!.results;
+
   #act(i: number): void {
     const kind = readiness(this.#view, i, false, this.#rerevert.has(i));
     switch (kind) {
@@ -348,7 +374,7 @@ export class Machine {
         this.#startRevert(i);
         return;
       case 'execute': {
-        const depth = decide(this.#view, i, (s) => this.#rt.storage.details[s]!.results);
+        const depth = this.#rt.c.deciders.size === 0 ? undefined : decide(this.#view, i, this.#resultOf);
         if (depth !== undefined) {
           for (const a of ignoredBy(this.#rt.c, i, depth)) {
             const d = this.#rt.detail(a);
@@ -368,27 +394,22 @@ export class Machine {
     }
   }
 
-  #ctx(i: number, signal: AbortSignal): AtomContext {
-    return {
-      name: this.#rt.c.atoms[i]!.name,
-      signal,
-      progress: (fraction: number, details?: Readonly<Record<string, unknown>>) => {
-        const p = typeof fraction === 'number' && Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
-        this.#notes.push(details === undefined ? { kind: 'progress', atom: i, progress: p } : { kind: 'progress', atom: i, progress: p, details });
-        this.#poke();
-      },
-    };
-  }
+  /** Where `ctx.progress()` lands: a note applied (and committed) by the loop. */
+  readonly #progressSink = (atom: number, fraction: number, details: Readonly<Record<string, unknown>> | undefined): void => {
+    const p = typeof fraction === 'number' && Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+    this.#notes.push(details === undefined ? { kind: 'progress', atom, progress: p } : { kind: 'progress', atom, progress: p, details });
+    this.#poke();
+  };
 
   #begin(i: number, job: Job, changes: Parameters<Runtime['write']>[1]): void {
     const rt = this.#rt;
     const prev = rt.detail(i);
-    const outer = rt.queue;
-    rt.queue = [];
+    const mark = rt.queue.length;
     rt.write(i, changes);
     if (rt.listens('progress')) rt.report('progress', () => ({ name: prev.name, progress: 0 }));
-    const entry: StartEntry = { kind: 'start', atom: i, prev, events: rt.queue as StartEntry['events'], job };
-    rt.queue = outer;
+    // The start's own events travel with it (emitted only if the start is not called off).
+    const events = rt.queue.length > mark ? (rt.queue.splice(mark) as EventEntry[]) : NO_EVENTS;
+    const entry: StartEntry = { kind: 'start', atom: i, prev, events, job };
     rt.queue.push(entry);
     this.#inflight[i] = 1;
     this.#startedThisStep++;
@@ -404,19 +425,12 @@ export class Machine {
       this.#retain(e);
       return;
     }
-    const signal = this.#o.signal ?? NEVER;
-    const ctx = this.#ctx(i, signal);
-    const atom = ca.atom;
+    const ctx = new ExecuteContext(ca.name, this.#o.signal ?? NEVER, i, this.#progressSink);
     const d = rt.detail(i);
-    const run =
-      atom instanceof Retry
-        ? () => atom.execute(historyOf(d), args, ctx)
-        : () => (atom as Task).execute(args, ctx);
-    const now = Date.now();
-    const { retryAt: _done, ...meta } = d.meta;
-    this.#begin(i, { atom: i, kind: 'execute', run }, {
+    const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined);
+    this.#begin(i, job, {
       state: 'RUNNING',
-      meta: { ...meta, progress: 0, execution: execution(undefined, { executeStartedAt: now }) },
+      meta: metaWith(d.meta, 0, execution(undefined, Date.now(), undefined, undefined, undefined), true),
     });
   }
 
@@ -436,21 +450,13 @@ export class Machine {
       return;
     }
     // Reverts are shielded from the run's abort: their signal never aborts.
-    const base = this.#ctx(i, NEVER);
-    const atom = ca.atom;
-    let run: () => unknown;
-    if (atom instanceof Retry) {
-      const history = historyOf(d);
-      const ctx = { ...base, flowFailures: this.#flowFailures() };
-      run = () => atom.revert(history, args, ctx);
-    } else {
-      const ctx: RevertContext = { ...base, result: d.failure ?? d.results, flowFailures: this.#flowFailures() };
-      run = () => (atom as Task).revert(args, ctx);
-    }
+    const isRetry = ca.kind === 'retry';
+    const ctx = new RevertingContext(ca.name, NEVER, i, this.#progressSink, isRetry ? undefined : (d.failure ?? d.results), this.#flowFailures());
+    const job = new AtomJob(i, 'revert', ca.atom, args, ctx, isRetry ? historyOf(d) : undefined);
     this.#rerevert.delete(i);
-    this.#begin(i, { atom: i, kind: 'revert', run }, {
+    this.#begin(i, job, {
       state: 'REVERTING',
-      meta: { ...d.meta, progress: 0, execution: execution(d.meta.execution, { revertStartedAt: Date.now() }) },
+      meta: metaWith(d.meta, 0, execution(d.meta.execution, undefined, undefined, Date.now(), undefined), false),
     });
   }
 
@@ -525,7 +531,8 @@ export class Machine {
   /** Starts called off so far in this commit (restored unless the store broke). */
   readonly #calledOff: StartEntry[] = [];
   /** Starts whose events were emitted; their jobs start once the commit loop is over. */
-  readonly #toStart: StartEntry[] = [];
+  #toStart: StartEntry[] = [];
+  #spareStarts: StartEntry[] = [];
 
   #storeFailed(e: unknown): void {
     const rt = this.#rt;
@@ -541,7 +548,8 @@ export class Machine {
     const rt = this.#rt;
     const q = rt.queue;
     rt.queue = [];
-    for (const entry of q) {
+    for (let k = 0; k < q.length; k++) {
+      const entry = q[k]!;
       if (entry.kind === 'event') {
         this.#emit(entry);
       } else if (this.#stop !== 'none') {
@@ -563,12 +571,16 @@ export class Machine {
   #startJobs(): void {
     for (const s of this.#calledOff) this.#inflight[s.atom] = 0;
     this.#calledOff.length = 0;
-    if (this.#toStart.length === 0) return;
-    const starts = this.#toStart.splice(0);
-    for (const s of starts) {
+    const n = this.#toStart.length;
+    if (n === 0) return;
+    const starts = this.#toStart;
+    this.#toStart = this.#spareStarts;
+    for (let k = 0; k < n; k++) {
       this.#running++;
-      this.#executor.start(s.job as Job);
+      this.#executor.start(starts[k]!.job as Job);
     }
+    starts.length = 0;
+    this.#spareStarts = starts;
   }
 
   #emit(entry: { event: string; payload: unknown }): void {
@@ -620,12 +632,12 @@ export class Machine {
   #executed(i: number, value: unknown): void {
     const rt = this.#rt;
     const d = rt.detail(i);
-    const meta = { ...d.meta, progress: 1, execution: execution(d.meta.execution, { executeEndedAt: Date.now() }) };
+    const meta = metaWith(d.meta, 1, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), false);
     if (d.kind === 'retry') {
       const results: readonly StoredAttempt[] = Object.freeze([...(d.results as StoredAttempt[]), Object.freeze({ value, failures: Object.freeze({}) })]);
-      rt.write(i, { state: 'SUCCESS', results, failure: null, meta }, { result: value });
+      rt.write(i, { state: 'SUCCESS', results, failure: null, meta }, rt.listens('atom') ? { result: value } : undefined);
     } else {
-      rt.write(i, { state: 'SUCCESS', results: value, failure: null, meta }, { result: value });
+      rt.write(i, { state: 'SUCCESS', results: value, failure: null, meta }, rt.listens('atom') ? { result: value } : undefined);
     }
     if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
@@ -645,7 +657,7 @@ export class Machine {
     }
     const failure = Failure.from(error);
     const d = rt.detail(i);
-    const meta = { ...d.meta, execution: execution(d.meta.execution, { executeEndedAt: Date.now() }) };
+    const meta = metaWith(d.meta, undefined, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), false);
     rt.write(i, { state: 'FAILURE', failure, results: d.kind === 'retry' ? d.results : undefined, meta }, { failure });
     this.#failures.set(d.name, failure);
     this.#failureSnapshot = undefined;
@@ -708,17 +720,17 @@ export class Machine {
   #reverted(i: number, value: unknown): void {
     const rt = this.#rt;
     const d = rt.detail(i);
-    const meta = { ...d.meta, progress: 1, execution: execution(d.meta.execution, { revertEndedAt: Date.now() }) };
+    const meta = metaWith(d.meta, 1, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), false);
     const changes = { state: 'REVERTED' as const, revertResults: value, revertFailure: null, meta };
-    rt.write(i, d.kind === 'retry' ? { ...changes, results: Object.freeze([]) } : changes, { result: value });
-    rt.report('progress', () => ({ name: d.name, progress: 1 }));
+    rt.write(i, d.kind === 'retry' ? { ...changes, results: Object.freeze([]) } : changes, rt.listens('atom') ? { result: value } : undefined);
+    if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
 
   #revertFailed(i: number, error: unknown): void {
     const rt = this.#rt;
     const failure = Failure.from(error);
     const d = rt.detail(i);
-    const meta = { ...d.meta, execution: execution(d.meta.execution, { revertEndedAt: Date.now() }) };
+    const meta = metaWith(d.meta, undefined, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), false);
     rt.write(i, { state: 'REVERT_FAILURE', revertFailure: failure, revertResults: undefined, meta }, { failure });
     this.#retain(failure);
   }

@@ -50,6 +50,8 @@ export class Runtime {
   readonly #busy: Int32Array;
   /** Atoms whose readiness may have changed since the scheduler last looked. */
   #touched: number[] = [];
+  /** The list `takeTouched()` returned last time (valid until the next call), reused. */
+  #spareTouched: number[] = [];
   readonly #isTouched: Uint8Array;
   /** Events of this step, emitted after the commit. */
   queue: Queued[] = [];
@@ -125,10 +127,12 @@ export class Runtime {
   }
 
   /** Atoms touched since the last call. */
-  takeTouched(): number[] {
+  takeTouched(): readonly number[] {
     const t = this.#touched;
-    this.#touched = [];
-    for (const i of t) this.#isTouched[i] = 0;
+    this.#spareTouched.length = 0;
+    this.#touched = this.#spareTouched;
+    this.#spareTouched = t;
+    for (let k = 0; k < t.length; k++) this.#isTouched[t[k]!] = 0;
     return t;
   }
 
