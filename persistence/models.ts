@@ -43,12 +43,13 @@ export interface ExecutionInfo {
   readonly revertEndedAt?: number;
 }
 
+/** An atom's meta: the engine's fields (present, maybe undefined, on records the engine wrote) and any others. */
 export interface AtomMeta {
-  readonly progress?: number;
-  readonly progressDetails?: { readonly atProgress: number; readonly details: Readonly<Record<string, unknown>> } | null;
-  readonly execution?: ExecutionInfo;
+  readonly progress?: number | undefined;
+  readonly progressDetails?: { readonly atProgress: number; readonly details: Readonly<Record<string, unknown>> } | null | undefined;
+  readonly execution?: ExecutionInfo | undefined;
   /** When a retry waiting between attempts may run again (epoch ms). */
-  readonly retryAt?: number;
+  readonly retryAt?: number | undefined;
   readonly [key: string]: unknown;
 }
 

@@ -66,13 +66,25 @@ function execution(
   } as ExecutionInfo;
 }
 
-/** `meta` with progress and execution info set (and a spent `retryAt` dropped). */
-function metaWith(meta: AtomMeta, progress: number | undefined, exec: ExecutionInfo, dropRetryAt: boolean): AtomMeta {
-  if (dropRetryAt && meta.retryAt !== undefined) {
-    const { retryAt: _spent, ...rest } = meta;
-    meta = rest;
-  }
-  return progress === undefined ? { ...meta, execution: exec } : { ...meta, progress, execution: exec };
+/** Whether `meta` holds only the fields the engine writes (then it can be rebuilt in one shape). */
+function engineOnly(meta: AtomMeta): boolean {
+  for (const k in meta) if (k !== 'progress' && k !== 'progressDetails' && k !== 'execution' && k !== 'retryAt') return false;
+  return true;
+}
+
+/**
+ * An atom's meta with the engine's fields given (pass the old value to keep one). Always the same
+ * shape, so the hot path stays monomorphic; any other fields (written by a tool) are kept.
+ */
+function metaOf(
+  prev: AtomMeta,
+  progress: number | undefined,
+  progressDetails: AtomMeta['progressDetails'],
+  exec: ExecutionInfo | undefined,
+  retryAt: number | undefined,
+): AtomMeta {
+  const meta: AtomMeta = { progress, progressDetails, execution: exec, retryAt };
+  return engineOnly(prev) ? meta : { ...prev, ...meta };
 }
 
 const NO_EVENTS: readonly EventEntry[] = Object.freeze([]);
@@ -430,7 +442,7 @@ export class Machine {
     const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined);
     this.#begin(i, job, {
       state: 'RUNNING',
-      meta: metaWith(d.meta, 0, execution(undefined, Date.now(), undefined, undefined, undefined), true),
+      meta: metaOf(d.meta, 0, d.meta.progressDetails, execution(undefined, Date.now(), undefined, undefined, undefined), undefined),
     });
   }
 
@@ -456,7 +468,7 @@ export class Machine {
     this.#rerevert.delete(i);
     this.#begin(i, job, {
       state: 'REVERTING',
-      meta: metaWith(d.meta, 0, execution(d.meta.execution, undefined, undefined, Date.now(), undefined), false),
+      meta: metaOf(d.meta, 0, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, Date.now(), undefined), d.meta.retryAt),
     });
   }
 
@@ -472,7 +484,7 @@ export class Machine {
     const retry = rt.c.atoms[r]!.atom as Retry;
     const delay = this.#plannedDelay.get(r) ?? retry.delayBefore(historyOf(d).length, this.#o.random);
     this.#plannedDelay.delete(r);
-    const meta = delay > 0 ? { ...d.meta, retryAt: this.#o.clock.now() + delay } : d.meta;
+    const meta = delay > 0 ? metaOf(d.meta, d.meta.progress, d.meta.progressDetails, d.meta.execution, this.#o.clock.now() + delay) : d.meta;
     if (d.state !== 'RETRYING') rt.write(r, { state: 'RETRYING', intention: 'EXECUTE', meta });
     else rt.write(r, { intention: 'EXECUTE', meta });
     for (const a of rt.downstream(r)) {
@@ -613,7 +625,7 @@ export class Machine {
       const d = rt.detail(note.atom);
       if (d.state !== 'RUNNING' && d.state !== 'REVERTING') continue;
       const progressDetails = note.details === undefined ? null : { atProgress: note.progress, details: { ...note.details } };
-      rt.write(note.atom, { meta: { ...d.meta, progress: note.progress, progressDetails } });
+      rt.write(note.atom, { meta: metaOf(d.meta, note.progress, progressDetails, d.meta.execution, d.meta.retryAt) });
       rt.report('progress', () => ({ name: d.name, progress: note.progress, ...(note.details ? { details: note.details } : {}) }));
     }
   }
@@ -632,7 +644,7 @@ export class Machine {
   #executed(i: number, value: unknown): void {
     const rt = this.#rt;
     const d = rt.detail(i);
-    const meta = metaWith(d.meta, 1, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), false);
+    const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), d.meta.retryAt);
     if (d.kind === 'retry') {
       const results: readonly StoredAttempt[] = Object.freeze([...(d.results as StoredAttempt[]), Object.freeze({ value, failures: Object.freeze({}) })]);
       rt.write(i, { state: 'SUCCESS', results, failure: null, meta }, rt.listens('atom') ? { result: value } : undefined);
@@ -657,7 +669,7 @@ export class Machine {
     }
     const failure = Failure.from(error);
     const d = rt.detail(i);
-    const meta = metaWith(d.meta, undefined, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), false);
+    const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), d.meta.retryAt);
     rt.write(i, { state: 'FAILURE', failure, results: d.kind === 'retry' ? d.results : undefined, meta }, { failure });
     this.#failures.set(d.name, failure);
     this.#failureSnapshot = undefined;
@@ -720,7 +732,7 @@ export class Machine {
   #reverted(i: number, value: unknown): void {
     const rt = this.#rt;
     const d = rt.detail(i);
-    const meta = metaWith(d.meta, 1, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), false);
+    const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), d.meta.retryAt);
     const changes = { state: 'REVERTED' as const, revertResults: value, revertFailure: null, meta };
     rt.write(i, d.kind === 'retry' ? { ...changes, results: Object.freeze([]) } : changes, rt.listens('atom') ? { result: value } : undefined);
     if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
@@ -730,7 +742,7 @@ export class Machine {
     const rt = this.#rt;
     const failure = Failure.from(error);
     const d = rt.detail(i);
-    const meta = metaWith(d.meta, undefined, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), false);
+    const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), d.meta.retryAt);
     rt.write(i, { state: 'REVERT_FAILURE', revertFailure: failure, revertResults: undefined, meta }, { failure });
     this.#retain(failure);
   }
