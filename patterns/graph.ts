@@ -4,14 +4,10 @@
  * they would appear, leaving the flow unchanged. `setTarget()` restricts the flow to one child and
  * what it transitively needs.
  */
-import { Graph } from '@dagrejs/graphlib';
 import { AmbiguousDependency, CycleError, InvariantViolation, NotFound } from '../lib/errors.js';
 import { Flow, itemProvides, itemRequires, type Decider, type FlowItem, type FlowOptions, type Link, type LinkMeta } from '../lib/flow.js';
 import { Heap } from '../lib/heap.js';
 import { parseDepth, type Depth } from '../lib/states.js';
-
-
-type G = InstanceType<typeof Graph>;
 
 export interface LinkOptions {
   decider?: Decider;
@@ -25,15 +21,26 @@ interface EdgeLabel {
   deciderDepth?: Depth;
 }
 
+/** Edge labels are keyed by this number (node ids stay far below 2^26). */
+const edgeKey = (from: number, to: number): number => from * 67_108_864 + to;
+
+/**
+ * The graph is kept here as integer adjacency (a node's id is its position in `items`, which is
+ * also the order it was added in): a 100,000-node flow is built in linear time without a general
+ * graph library's per-edge string ids and objects.
+ */
 export class GraphFlow extends Flow {
   readonly pattern = 'graph' as const;
-  readonly #g: G = new Graph({ directed: true });
-  readonly #ids = new Map<FlowItem, string>();
-  readonly #byId = new Map<string, FlowItem>();
-  readonly #providers = new Map<string, string[]>();
-  readonly #requirers = new Map<string, string[]>();
-  readonly #satisfied = new Map<string, Set<string>>();
-  #nextId = 0;
+  readonly #ids = new Map<FlowItem, number>();
+  readonly #out: number[][] = [];
+  readonly #in: number[][] = [];
+  readonly #labels = new Map<number, EdgeLabel>();
+  /** Every edge in the order it was first made (from, to pairs). */
+  readonly #edgeFrom: number[] = [];
+  readonly #edgeTo: number[] = [];
+  readonly #providers = new Map<string, number[]>();
+  readonly #requirers = new Map<string, number[]>();
+  readonly #satisfied = new Map<number, Set<string>>();
   #order: FlowItem[] | undefined;
   #target: FlowItem | undefined;
 
@@ -43,89 +50,110 @@ export class GraphFlow extends Flow {
 
   protected override addChecked(items: readonly FlowItem[]): void {
     const undo: Array<() => void> = [];
+    const retryGives: ReadonlySet<string> = new Set(this.retry?.provided ?? []);
     try {
-      for (const item of items) this.#addOne(item, undo);
+      for (const item of items) this.#addOne(item, retryGives, undo);
     } catch (e) {
-      for (const u of undo.reverse()) u();
+      for (let k = undo.length - 1; k >= 0; k--) undo[k]!();
       this.#order = undefined;
       throw e;
     }
     this.#order = undefined;
   }
 
-  #addOne(item: FlowItem, undo: Array<() => void>): void {
-    const id = `n${this.#nextId++}`;
+  #addOne(item: FlowItem, retryGives: ReadonlySet<string>, undo: Array<() => void>): void {
+    const id = this.items.length;
     this.#ids.set(item, id);
-    this.#byId.set(id, item);
-    this.#g.setNode(id);
     this.items.push(item);
+    this.#out.push([]);
+    this.#in.push([]);
     undo.push(() => {
-      this.#g.removeNode(id);
       this.#ids.delete(item);
-      this.#byId.delete(id);
       this.items.pop();
+      this.#out.pop();
+      this.#in.pop();
     });
-    const retryGives = new Set(this.retry?.provided ?? []);
     const needs = itemRequires(item);
     const gives = itemProvides(item);
     // Existing providers of what the new item needs.
     for (const name of needs) {
       if (retryGives.has(name) || gives.includes(name)) continue;
-      const providers = (this.#providers.get(name) ?? []).filter((p) => p !== id);
-      if (providers.length > 1) {
-        throw new AmbiguousDependency(this.name, item.name, name, providers.map((p) => this.#byId.get(p)!.name));
+      const providers = this.#providers.get(name);
+      if (providers !== undefined && providers.length > 1) {
+        throw new AmbiguousDependency(this.name, item.name, name, providers.map((p) => this.items[p]!.name));
       }
-      if (providers.length === 1) this.#inferEdge(providers[0]!, id, name, undo);
-      const requirers = this.#requirers.get(name) ?? [];
-      requirers.push(id);
-      this.#requirers.set(name, requirers);
-      undo.push(() => requirers.pop());
+      if (providers !== undefined && providers.length === 1) this.#inferEdge(providers[0]!, id, name, undo);
+      let requirers = this.#requirers.get(name);
+      if (requirers === undefined) this.#requirers.set(name, (requirers = []));
+      const list = requirers;
+      list.push(id);
+      undo.push(() => list.pop());
     }
     // Existing items that need what the new item provides.
     for (const name of gives) {
-      for (const otherId of this.#requirers.get(name) ?? []) {
-        const other = this.#byId.get(otherId)!;
-        if (otherId === id || retryGives.has(name)) continue;
-        if (!itemRequires(other).includes(name) || itemProvides(other).includes(name)) continue;
-        if (this.#satisfied.get(otherId)?.has(name)) {
-          const current = (this.#providers.get(name) ?? []).map((p) => this.#byId.get(p)!.name);
-          throw new AmbiguousDependency(this.name, other.name, name, [...current, item.name]);
+      if (!retryGives.has(name)) {
+        for (const otherId of this.#requirers.get(name) ?? []) {
+          if (otherId === id) continue;
+          const other = this.items[otherId]!;
+          if (!itemRequires(other).includes(name) || itemProvides(other).includes(name)) continue;
+          if (this.#satisfied.get(otherId)?.has(name)) {
+            const current = (this.#providers.get(name) ?? []).map((p) => this.items[p]!.name);
+            throw new AmbiguousDependency(this.name, other.name, name, [...current, item.name]);
+          }
+          this.#inferEdge(id, otherId, name, undo);
         }
-        this.#inferEdge(id, otherId, name, undo);
       }
-      const list = this.#providers.get(name) ?? [];
+      let providers = this.#providers.get(name);
+      if (providers === undefined) this.#providers.set(name, (providers = []));
+      const list = providers;
       list.push(id);
-      this.#providers.set(name, list);
       undo.push(() => list.pop());
     }
   }
 
-  #inferEdge(from: string, to: string, reason: string, undo: Array<() => void>): void {
+  #inferEdge(from: number, to: number, reason: string, undo: Array<() => void>): void {
     this.#setEdge(from, to, { reasons: [reason] }, undo);
-    const set = this.#satisfied.get(to) ?? new Set<string>();
-    this.#satisfied.set(to, set);
-    set.add(reason);
-    undo.push(() => set.delete(reason));
+    let set = this.#satisfied.get(to);
+    if (set === undefined) this.#satisfied.set(to, (set = new Set<string>()));
+    const names = set;
+    names.add(reason);
+    undo.push(() => names.delete(reason));
   }
 
-  #setEdge(from: string, to: string, add: EdgeLabel, undo: Array<() => void>): void {
-    const previous = this.#g.edge(from, to) as EdgeLabel | undefined;
+  #setEdge(from: number, to: number, add: EdgeLabel, undo: Array<() => void>): void {
+    const key = edgeKey(from, to);
+    const previous = this.#labels.get(key);
     if (previous === undefined && this.#reaches(to, from)) {
-      throw new CycleError(this.name, `linking '${this.#byId.get(from)!.name}' to '${this.#byId.get(to)!.name}'`);
+      throw new CycleError(this.name, `linking '${this.items[from]!.name}' to '${this.items[to]!.name}'`);
     }
     const merged: EdgeLabel = { ...(previous ?? {}), ...add };
     if (previous?.reasons || add.reasons) merged.reasons = [...new Set([...(previous?.reasons ?? []), ...(add.reasons ?? [])])];
-    this.#g.setEdge(from, to, merged);
-    undo.push(() => (previous === undefined ? this.#g.removeEdge(from, to) : this.#g.setEdge(from, to, previous)));
+    this.#labels.set(key, merged);
+    if (previous === undefined) {
+      this.#out[from]!.push(to);
+      this.#in[to]!.push(from);
+      this.#edgeFrom.push(from);
+      this.#edgeTo.push(to);
+      // Undone in reverse order, so this edge is the last one made.
+      undo.push(() => {
+        this.#labels.delete(key);
+        this.#out[from]!.pop();
+        this.#in[to]!.pop();
+        this.#edgeFrom.pop();
+        this.#edgeTo.pop();
+      });
+    } else {
+      undo.push(() => this.#labels.set(key, previous));
+    }
   }
 
-  #reaches(from: string, to: string): boolean {
+  #reaches(from: number, to: number): boolean {
     if (from === to) return true;
-    const seen = new Set<string>([from]);
+    if (this.#out[from]!.length === 0) return false;
+    const seen = new Set<number>([from]);
     const stack = [from];
     while (stack.length > 0) {
-      const v = stack.pop()!;
-      for (const w of this.#g.successors(v) ?? []) {
+      for (const w of this.#out[stack.pop()!]!) {
         if (w === to) return true;
         if (!seen.has(w)) {
           seen.add(w);
@@ -136,8 +164,8 @@ export class GraphFlow extends Flow {
     return false;
   }
 
-  #idOf(item: FlowItem | string, role: 'from' | 'to' | 'target'): string {
-    let found: string | undefined;
+  #idOf(item: FlowItem | string, role: 'from' | 'to' | 'target'): number {
+    let found: number | undefined;
     if (typeof item === 'string') {
       for (const [x, id] of this.#ids) if (x.name === item) found = id;
     } else {
@@ -184,7 +212,7 @@ export class GraphFlow extends Flow {
 
   /** Restricts the flow to `item` (a child or its name) and every child it transitively depends on. */
   setTarget(item: FlowItem | string): this {
-    this.#target = this.#byId.get(this.#idOf(item, 'target'));
+    this.#target = this.items[this.#idOf(item, 'target')];
     this.#order = undefined;
     return this;
   }
@@ -199,15 +227,16 @@ export class GraphFlow extends Flow {
     return this.#target;
   }
 
-  #visible(): Set<string> | undefined {
+  #visible(): Uint8Array | undefined {
     if (this.#target === undefined) return undefined;
     const start = this.#ids.get(this.#target)!;
-    const seen = new Set<string>([start]);
+    const seen = new Uint8Array(this.items.length);
+    seen[start] = 1;
     const stack = [start];
     while (stack.length > 0) {
-      for (const p of this.#g.predecessors(stack.pop()!) ?? []) {
-        if (!seen.has(p)) {
-          seen.add(p);
+      for (const p of this.#in[stack.pop()!]!) {
+        if (seen[p] === 0) {
+          seen[p] = 1;
           stack.push(p);
         }
       }
@@ -219,21 +248,23 @@ export class GraphFlow extends Flow {
   override iterNodes(): Iterable<FlowItem> {
     if (this.#order !== undefined) return this.#order;
     const visible = this.#visible();
-    const ids = [...this.#byId.keys()].filter((id) => visible === undefined || visible.has(id));
-    const rank = new Map(ids.map((id, i) => [id, i]));
-    const indeg = new Map<string, number>();
-    for (const id of ids) indeg.set(id, (this.#g.predecessors(id) ?? []).filter((p) => rank.has(p)).length);
+    const n = this.items.length;
+    const indeg = new Int32Array(n);
+    for (let v = 0; v < n; v++) {
+      if (visible !== undefined && visible[v] === 0) continue;
+      let d = 0;
+      for (const p of this.#in[v]!) if (visible === undefined || visible[p] === 1) d++;
+      indeg[v] = d;
+    }
     const order: FlowItem[] = [];
-    const ready = new Heap<string>((a, b) => rank.get(a)! < rank.get(b)!);
-    for (const id of ids) if (indeg.get(id) === 0) ready.push(id);
+    const ready = new Heap<number>((a, b) => a < b);
+    for (let v = 0; v < n; v++) if ((visible === undefined || visible[v] === 1) && indeg[v] === 0) ready.push(v);
     while (ready.size > 0) {
-      const id = ready.pop()!;
-      order.push(this.#byId.get(id)!);
-      for (const w of this.#g.successors(id) ?? []) {
-        if (!indeg.has(w)) continue;
-        const d = indeg.get(w)! - 1;
-        indeg.set(w, d);
-        if (d === 0) ready.push(w);
+      const v = ready.pop()!;
+      order.push(this.items[v]!);
+      for (const w of this.#out[v]!) {
+        if (visible !== undefined && visible[w] === 0) continue;
+        if (--indeg[w]! === 0) ready.push(w);
       }
     }
     this.#order = order;
@@ -242,29 +273,33 @@ export class GraphFlow extends Flow {
 
   *iterLinks(): Iterable<Link> {
     const visible = this.#visible();
-    for (const e of this.#g.edges()) {
-      if (visible !== undefined && (!visible.has(e.v) || !visible.has(e.w))) continue;
-      const label = this.#g.edge(e) as EdgeLabel;
+    const from = this.#edgeFrom;
+    const to = this.#edgeTo;
+    for (let k = 0; k < from.length; k++) {
+      const u = from[k]!;
+      const v = to[k]!;
+      if (visible !== undefined && (visible[u] === 0 || visible[v] === 0)) continue;
+      const label = this.#labels.get(edgeKey(u, v))!;
       const meta: LinkMeta = {
         ...(label.manual ? { manual: true as const } : {}),
         ...(label.reasons ? { reasons: [...label.reasons] } : {}),
         ...(label.decider ? { decider: label.decider, deciderDepth: label.deciderDepth ?? 'ALL' } : {}),
       };
-      yield [this.#byId.get(e.v)!, this.#byId.get(e.w)!, meta];
+      yield [this.items[u]!, this.items[v]!, meta];
     }
   }
 
   protected *predecessorsOf(item: FlowItem): Iterable<FlowItem> {
     const start = this.#ids.get(item);
     if (start === undefined) return;
-    const seen = new Set<string>();
+    const seen = new Uint8Array(this.items.length);
     const stack = [start];
     while (stack.length > 0) {
-      for (const p of this.#g.predecessors(stack.pop()!) ?? []) {
-        if (!seen.has(p)) {
-          seen.add(p);
+      for (const p of this.#in[stack.pop()!]!) {
+        if (seen[p] === 0) {
+          seen[p] = 1;
           stack.push(p);
-          yield this.#byId.get(p)!;
+          yield this.items[p]!;
         }
       }
     }

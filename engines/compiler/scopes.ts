@@ -7,19 +7,21 @@
  */
 import type { Compilation } from './compile.js';
 
-interface Place {
-  flow: number;
-  pos: number;
-}
+const NONE: readonly number[] = Object.freeze([]);
 
 export class Scopes {
   readonly #c: Compilation;
-  /** Per consumer atom: stored name → candidate providers, nearest first. */
+  /** Per consumer atom: stored name → candidate providers, nearest first (names with several providers). */
   readonly #cache: Array<Map<string, readonly number[]> | undefined>;
+  /** Graph searches: visit stamps per flow (made on first use) and one shared stack. */
+  readonly #visited: Array<Int32Array | undefined>;
+  #stamp = 0;
+  readonly #stack: number[] = [];
 
   constructor(c: Compilation) {
     this.#c = c;
     this.#cache = new Array(c.atoms.length);
+    this.#visited = new Array(c.flows.length);
   }
 
   /**
@@ -30,23 +32,25 @@ export class Scopes {
   #reaches(flow: number, from: number, to: number): boolean {
     if (from >= to) return false;
     const succ = this.#c.flows[flow]!.childSuccessors;
-    const seen = new Set<number>([from]);
-    const stack = [from];
+    const direct = succ[from];
+    if (direct === undefined) return false;
+    if (direct.includes(to)) return true;
+    const seen = (this.#visited[flow] ??= new Int32Array(succ.length));
+    const stamp = ++this.#stamp;
+    const stack = this.#stack;
+    stack.length = 0;
+    stack.push(from);
+    seen[from] = stamp;
     while (stack.length > 0) {
-      for (const w of succ[stack.pop()!] ?? []) {
+      for (const w of succ[stack.pop()!] ?? NONE) {
         if (w === to) return true;
-        if (w < to && !seen.has(w)) {
-          seen.add(w);
+        if (w < to && seen[w] !== stamp) {
+          seen[w] = stamp;
           stack.push(w);
         }
       }
     }
     return false;
-  }
-
-  #up(p: Place): Place {
-    const f = this.#c.flows[p.flow]!;
-    return { flow: f.parent, pos: f.pos };
   }
 
   /** The depth of the scope level at which `provider` is visible to `consumer`, or -1. */
@@ -55,25 +59,40 @@ export class Scopes {
     const { atoms, flows } = this.#c;
     const pa = atoms[provider]!;
     const ca = atoms[consumer]!;
-    let a: Place = { flow: pa.flow, pos: pa.pos };
-    let b: Place = { flow: ca.flow, pos: ca.pos };
-    while (flows[a.flow]!.depth > flows[b.flow]!.depth) a = this.#up(a);
-    while (flows[b.flow]!.depth > flows[a.flow]!.depth) b = this.#up(b);
-    while (a.flow !== b.flow) {
-      a = this.#up(a);
-      b = this.#up(b);
+    // Walk both places up to their common flow (a place is a flow and a position in it).
+    let aFlow = pa.flow;
+    let aPos = pa.pos;
+    let bFlow = ca.flow;
+    let bPos = ca.pos;
+    while (flows[aFlow]!.depth > flows[bFlow]!.depth) {
+      const f = flows[aFlow]!;
+      aFlow = f.parent;
+      aPos = f.pos;
     }
-    const f = flows[a.flow]!;
-    if (a.pos === b.pos) return -1;
-    if (a.pos === -1) return f.depth; // the flow's retry runs before all of it
-    if (b.pos === -1) return -1;
+    while (flows[bFlow]!.depth > flows[aFlow]!.depth) {
+      const f = flows[bFlow]!;
+      bFlow = f.parent;
+      bPos = f.pos;
+    }
+    while (aFlow !== bFlow) {
+      const fa = flows[aFlow]!;
+      aFlow = fa.parent;
+      aPos = fa.pos;
+      const fb = flows[bFlow]!;
+      bFlow = fb.parent;
+      bPos = fb.pos;
+    }
+    const f = flows[aFlow]!;
+    if (aPos === bPos) return -1;
+    if (aPos === -1) return f.depth; // the flow's retry runs before all of it
+    if (bPos === -1) return -1;
     switch (f.pattern) {
       case 'linear':
-        return a.pos < b.pos ? f.depth : -1;
+        return aPos < bPos ? f.depth : -1;
       case 'unordered':
         return -1;
       case 'graph':
-        return this.#reaches(a.flow, a.pos, b.pos) ? f.depth : -1;
+        return this.#reaches(aFlow, aPos, bPos) ? f.depth : -1;
       default: {
         const never: never = f.pattern;
         return never;
@@ -83,12 +102,19 @@ export class Scopes {
 
   /** Atoms `consumer` may read `name` from, the one to prefer first. */
   candidates(consumer: number, name: string): readonly number[] {
+    const providers = this.#c.providers.get(name);
+    if (providers === undefined) return NONE;
+    if (providers.length === 1) {
+      // The common case needs no cache: one provider, visible or not.
+      const p = providers[0]!;
+      return this.level(p, consumer) >= 0 ? providers : NONE;
+    }
     let perAtom = this.#cache[consumer];
     if (perAtom === undefined) perAtom = this.#cache[consumer] = new Map();
     const hit = perAtom.get(name);
     if (hit) return hit;
     const scored: Array<[number, number]> = [];
-    for (const p of this.#c.providers.get(name) ?? []) {
+    for (const p of providers) {
       const lvl = this.level(p, consumer);
       if (lvl >= 0) scored.push([p, lvl]);
     }
