@@ -15,7 +15,7 @@ import { updateFlow, type FlowDetail, type LogBook } from '../persistence/models
 import { compile, type Compilation } from './compiler/compile.js';
 import { ParallelExecutor } from './executors/parallel.js';
 import { SerialExecutor } from './executors/serial.js';
-import type { Completion, Executor } from './executors/executor.js';
+import type { Executor, Post } from './executors/executor.js';
 import { resolveOptions, type LoadOptions, type ResolvedOptions } from './options.js';
 import { freshStorage, persistFresh, storedStorage } from './prepare.js';
 import { EngineStorage } from './storage-view.js';
@@ -115,7 +115,7 @@ export class Engine {
     if (Object.keys(missing).length > 0) throw new MissingDependencies(missing, `flow '${storage.compilation.rootName}'`);
   }
 
-  #executor(post: (c: Completion[]) => void): Executor {
+  #executor(post: Post): Executor {
     return this.options.engine === 'parallel' ? new ParallelExecutor(post, this.options.maxWorkers) : new SerialExecutor(post);
   }
 

@@ -31,7 +31,8 @@ export interface Executor {
   drain?(): void | Promise<void>;
 }
 
-export type Post = (completions: Completion[]) => void;
+/** Reports one outcome to the machine (which applies it when it next analyses). */
+export type Post = (completion: Completion) => void;
 
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';

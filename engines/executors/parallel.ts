@@ -1,7 +1,8 @@
 /**
  * The parallel executor: every job starts at once (the machine never starts more than `capacity`),
  * and each outcome is reported as soon as it arrives, so the machine can start newly ready atoms
- * while others still run.
+ * while others still run. Jobs that do their work synchronously cannot overlap anyway; they
+ * complete without a tick.
  */
 import { runJob, type Executor, type Job, type Post } from './executor.js';
 
@@ -15,12 +16,13 @@ export class ParallelExecutor implements Executor {
     this.capacity = maxWorkers;
   }
 
+  /**
+   * Runs the job now: the machine starts a step's jobs only after the step's events were emitted.
+   * A synchronous job completes at once; an asynchronous one reports when it settles.
+   */
   start(job: Job): void {
-    // Start on a microtask so every job of a step is started after the step's events.
-    queueMicrotask(() => {
-      const c = runJob(job);
-      if (c instanceof Promise) void c.then((done) => this.#post([done]));
-      else this.#post([c]);
-    });
+    const c = runJob(job);
+    if (c instanceof Promise) void c.then(this.#post);
+    else this.#post(c);
   }
 }

@@ -31,7 +31,7 @@ export class SerialExecutor implements Executor {
       out.push(c);
     }
     batch.length = 0;
-    this.#post(out);
+    for (const c of out) this.#post(c);
   }
 
   async #finish(pending: Promise<Completion>, out: Completion[]): Promise<void> {
@@ -40,6 +40,6 @@ export class SerialExecutor implements Executor {
       const c = runJob(this.#batch.shift()!);
       out.push(c instanceof Promise ? await c : c);
     }
-    this.#post(out);
+    for (const c of out) this.#post(c);
   }
 }

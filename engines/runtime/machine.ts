@@ -13,7 +13,7 @@ import { History, Retry } from '../../lib/retry.js';
 import { flowTransition, type EngineState, type FlowState } from '../../lib/states.js';
 import type { Task } from '../../lib/task.js';
 import type { AtomMeta, ExecutionInfo, StoredAttempt } from '../../persistence/models.js';
-import type { Completion, Executor, Job } from '../executors/executor.js';
+import type { Completion, Executor, Job, Post } from '../executors/executor.js';
 import type { Clock } from './clock.js';
 import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
 import { AtomJob, ExecuteContext, RevertingContext } from './jobs.js';
@@ -114,14 +114,14 @@ export class Machine {
   readonly #view: ReadView;
   #offAbort: (() => void) | undefined;
 
-  constructor(rt: Runtime, makeExecutor: (post: (c: Completion[]) => void) => Executor, options: MachineOptions) {
+  constructor(rt: Runtime, makeExecutor: (post: Post) => Executor, options: MachineOptions) {
     this.#rt = rt;
     this.#o = options;
     const n = rt.c.atoms.length;
     this.#inflight = new Uint8Array(n);
     this.#queued = new Uint8Array(n);
-    this.#executor = makeExecutor((cs) => {
-      for (const c of cs) this.#completions.push(c);
+    this.#executor = makeExecutor((c) => {
+      this.#completions.push(c);
       this.#poke();
     });
     const atoms = rt.c.atoms;
