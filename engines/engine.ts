@@ -219,8 +219,8 @@ export class Engine {
       rt.report('flow', () => ({ name: storage.flow.name, state: 'PENDING', previousState: from, flowUuid: storage.flow.uuid }));
     }
     await storage.flush();
-    for (const q of rt.queue) if (q.kind === 'event') (this.#events.emit as (e: string, p: unknown) => void)(q.event, q.payload);
-    rt.queue = [];
+    const queued = rt.queue.takeFrom(0);
+    for (const q of queued) if (q.kind === 'event') (this.#events.emit as (e: string, p: unknown) => void)(q.event, q.payload);
   }
 
   on<K extends keyof EngineEvents>(event: K, listener: Listener<EngineEvents[K]>): () => void {

@@ -107,6 +107,7 @@ class Builder {
   /** Barrier count; barrier k is node -(k + 1) until `finish` numbers it. */
   barriers = 0;
   readonly deciders = new Map<number, DeciderEdge[]>();
+  /** Flows met so far (an atom met twice is found through its name). */
   readonly seen = new Set<FlowItem>();
   readonly names = new Map<string, number>();
   readonly dupes = new Set<string>();
@@ -115,16 +116,14 @@ class Builder {
   readonly to: number[] = [];
 
   addAtom(atom: Atom, flow: number, pos: number, retry: number): number {
-    if (this.seen.has(atom)) {
-      throw new InvariantViolation(`atom '${atom.name}' is added more than once in the flow tree; each atom object may appear once`, {
-        subject: atom.name,
-      });
-    }
-    this.seen.add(atom);
     const index = this.atoms.length;
     const name = atom.name;
-    if (this.names.has(name)) this.dupes.add(name);
-    else this.names.set(name, index);
+    const holder = this.names.get(name);
+    if (holder === undefined) this.names.set(name, index);
+    else if (this.atoms[holder]!.atom === atom) {
+      // The same object twice (its name is the same, so the names map finds it).
+      throw new InvariantViolation(`atom '${name}' is added more than once in the flow tree; each atom object may appear once`, { subject: name });
+    } else this.dupes.add(name);
     this.atoms.push(Object.freeze({ index, atom, name, kind: atom.kind, priority: atom.priority, flow, pos, retry }));
     return index;
   }

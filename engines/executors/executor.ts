@@ -6,8 +6,10 @@
  */
 export interface Job {
   readonly atom: number;
-  readonly kind: 'execute' | 'revert';
-  readonly run: () => unknown;
+  readonly action: 'execute' | 'revert';
+  run(): unknown;
+  /** Records the outcome and returns it as a completion (the engine's jobs are their own completion). */
+  settle(ok: boolean, value: unknown): Completion;
 }
 
 export interface Completion {
@@ -44,11 +46,11 @@ export function runJob(job: Job): Completion | Promise<Completion> {
   try {
     v = job.run();
   } catch (e) {
-    return { job, ok: false, value: e };
+    return job.settle(false, e);
   }
-  if (!isThenable(v)) return { job, ok: true, value: v };
+  if (!isThenable(v)) return job.settle(true, v);
   return Promise.resolve(v).then(
-    (value) => ({ job, ok: true, value }),
-    (value: unknown) => ({ job, ok: false, value }),
+    (value) => job.settle(true, value),
+    (value: unknown) => job.settle(false, value),
   );
 }

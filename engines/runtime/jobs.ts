@@ -7,7 +7,9 @@ import type { Atom, AtomContext, RevertContext } from '../../lib/atom.js';
 import type { Failure } from '../../lib/failure.js';
 import { Retry, type History } from '../../lib/retry.js';
 import type { Task } from '../../lib/task.js';
-import type { Job } from '../executors/executor.js';
+import type { AtomDetail } from '../../persistence/models.js';
+import type { Completion, Job } from '../executors/executor.js';
+import type { EventEntry, StartEntry } from './runtime.js';
 
 /** Where `ctx.progress(...)` reports go: the machine, keyed by atom index. */
 export type ProgressSink = (atom: number, fraction: number, details: Readonly<Record<string, unknown>> | undefined) => void;
@@ -47,30 +49,52 @@ export class RevertingContext extends ExecuteContext implements RevertContext {
   }
 }
 
-/** Calls the atom's `execute` or `revert` (a retry also gets its history first). */
-export class AtomJob implements Job {
+/**
+ * Calls the atom's `execute` or `revert` (a retry also gets its history first). One object per
+ * start serves as the job, as its entry in the step's queue (with the events of the start and the
+ * record to restore if it is called off) and, once settled, as its completion.
+ */
+export class AtomJob implements Job, StartEntry, Completion {
+  readonly kind = 'start' as const;
   readonly atom: number;
-  readonly kind: 'execute' | 'revert';
+  readonly action: 'execute' | 'revert';
   readonly #target: Atom;
   readonly #args: Record<string, unknown>;
   readonly #ctx: ExecuteContext;
   readonly #history: History | undefined;
+  prev: AtomDetail;
+  events: readonly EventEntry[] = NO_EVENTS;
+  ok = false;
+  value: unknown = undefined;
 
-  constructor(atom: number, kind: 'execute' | 'revert', target: Atom, args: Record<string, unknown>, ctx: ExecuteContext, history: History | undefined) {
+  constructor(atom: number, action: 'execute' | 'revert', target: Atom, args: Record<string, unknown>, ctx: ExecuteContext, history: History | undefined, prev: AtomDetail) {
     this.atom = atom;
-    this.kind = kind;
+    this.action = action;
     this.#target = target;
     this.#args = args;
     this.#ctx = ctx;
     this.#history = history;
+    this.prev = prev;
+  }
+
+  get job(): Job {
+    return this;
   }
 
   run(): unknown {
     const t = this.#target;
     if (t instanceof Retry) {
-      return this.kind === 'execute' ? t.execute(this.#history!, this.#args, this.#ctx) : t.revert(this.#history!, this.#args, this.#ctx);
+      return this.action === 'execute' ? t.execute(this.#history!, this.#args, this.#ctx) : t.revert(this.#history!, this.#args, this.#ctx);
     }
     const task = t as Task;
-    return this.kind === 'execute' ? task.execute(this.#args, this.#ctx) : task.revert(this.#args, this.#ctx as RevertingContext);
+    return this.action === 'execute' ? task.execute(this.#args, this.#ctx) : task.revert(this.#args, this.#ctx as RevertingContext);
+  }
+
+  settle(ok: boolean, value: unknown): Completion {
+    this.ok = ok;
+    this.value = value;
+    return this;
   }
 }
+
+const NO_EVENTS: readonly EventEntry[] = Object.freeze([]);

@@ -17,7 +17,8 @@ import type { Completion, Executor, Job, Post } from '../executors/executor.js';
 import type { Clock } from './clock.js';
 import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
 import { AtomJob, ExecuteContext, RevertingContext } from './jobs.js';
-import type { EventEntry, Runtime, StartEntry } from './runtime.js';
+import { Batch } from './batch.js';
+import type { EventEntry, Queued, Runtime, StartEntry } from './runtime.js';
 import { historyOf } from './storage.js';
 
 const log = createDebug('atomflow:engine');
@@ -312,15 +313,17 @@ export class Machine {
   }
 
   #collect(): void {
-    const touched = this.#rt.takeTouched();
-    for (let k = 0; k < touched.length; k++) {
-      const i = touched[k]!;
+    const rt = this.#rt;
+    const count = rt.touchedCount;
+    for (let k = 0; k < count; k++) {
+      const i = rt.touchedAt(k);
       if (this.#queued[i] === 1) continue;
       const r = this.#readiness(i);
       if (r === 'none') continue;
       this.#queued[i] = 1;
       (r === 'execute' ? this.#toExecute : this.#toRevert).push(i);
     }
+    rt.clearTouched();
   }
 
   /** The next atom to act on (reverts and retries before executions), dropping stale entries. */
@@ -413,16 +416,14 @@ export class Machine {
     this.#poke();
   };
 
-  #begin(i: number, job: Job, changes: Parameters<Runtime['write']>[1]): void {
+  #begin(i: number, job: AtomJob, changes: Parameters<Runtime['write']>[1]): void {
     const rt = this.#rt;
-    const prev = rt.detail(i);
-    const mark = rt.queue.length;
+    const mark = rt.queue.size;
     rt.write(i, changes);
-    if (rt.listens('progress')) rt.report('progress', () => ({ name: prev.name, progress: 0 }));
+    if (rt.listens('progress')) rt.report('progress', () => ({ name: job.prev.name, progress: 0 }));
     // The start's own events travel with it (emitted only if the start is not called off).
-    const events = rt.queue.length > mark ? (rt.queue.splice(mark) as EventEntry[]) : NO_EVENTS;
-    const entry: StartEntry = { kind: 'start', atom: i, prev, events, job };
-    rt.queue.push(entry);
+    if (rt.queue.size > mark) job.events = rt.queue.takeFrom(mark) as EventEntry[];
+    rt.queue.push(job);
     this.#inflight[i] = 1;
     this.#startedThisStep++;
   }
@@ -439,7 +440,7 @@ export class Machine {
     }
     const ctx = new ExecuteContext(ca.name, this.#o.signal ?? NEVER, i, this.#progressSink);
     const d = rt.detail(i);
-    const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined);
+    const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined, d);
     this.#begin(i, job, {
       state: 'RUNNING',
       meta: metaOf(d.meta, 0, d.meta.progressDetails, execution(undefined, Date.now(), undefined, undefined, undefined), undefined),
@@ -464,7 +465,7 @@ export class Machine {
     // Reverts are shielded from the run's abort: their signal never aborts.
     const isRetry = ca.kind === 'retry';
     const ctx = new RevertingContext(ca.name, NEVER, i, this.#progressSink, isRetry ? undefined : (d.failure ?? d.results), this.#flowFailures());
-    const job = new AtomJob(i, 'revert', ca.atom, args, ctx, isRetry ? historyOf(d) : undefined);
+    const job = new AtomJob(i, 'revert', ca.atom, args, ctx, isRetry ? historyOf(d) : undefined, d);
     this.#rerevert.delete(i);
     this.#begin(i, job, {
       state: 'REVERTING',
@@ -503,16 +504,16 @@ export class Machine {
    */
   #commit(): Promise<void> | undefined {
     const rt = this.#rt;
-    if (rt.queue.length === 0 && !rt.storage.hasPendingWrites) return undefined;
+    if (rt.queue.size === 0 && !rt.storage.hasPendingWrites) return undefined;
     return this.#commitLoop();
   }
 
   /** Flush, then emit what the flush made true; listeners may write again (suspend), so loop. */
   #commitLoop(): Promise<void> | undefined {
     const rt = this.#rt;
-    while (rt.queue.length > 0 || rt.storage.hasPendingWrites) {
+    while (rt.queue.size > 0 || rt.storage.hasPendingWrites) {
       if (this.#storageBroken) {
-        rt.queue = [];
+        rt.queue.clear();
         break;
       }
       let pending: Promise<void> | undefined;
@@ -542,6 +543,8 @@ export class Machine {
 
   /** Starts called off so far in this commit (restored unless the store broke). */
   readonly #calledOff: StartEntry[] = [];
+  /** The queue batch not in use (the two are swapped while a step's queue is emitted). */
+  #spareQueue = new Batch<Queued>();
   /** Starts whose events were emitted; their jobs start once the commit loop is over. */
   #toStart: StartEntry[] = [];
   #spareStarts: StartEntry[] = [];
@@ -552,16 +555,20 @@ export class Machine {
     this.#stop = 'fail';
     for (const s of this.#toStart) this.#calledOff.push(s);
     this.#toStart.length = 0;
-    for (const q of rt.queue) if (q.kind === 'start') this.#calledOff.push(q);
-    rt.queue = [];
+    for (let k = 0; k < rt.queue.size; k++) {
+      const q = rt.queue.at(k);
+      if (q.kind === 'start') this.#calledOff.push(q);
+    }
+    rt.queue.clear();
   }
 
   #afterFlush(): void {
     const rt = this.#rt;
+    // Listeners may queue more while this runs: they go to the other batch, for the next round.
     const q = rt.queue;
-    rt.queue = [];
-    for (let k = 0; k < q.length; k++) {
-      const entry = q[k]!;
+    rt.queue = this.#spareQueue;
+    for (let k = 0; k < q.size; k++) {
+      const entry = q.at(k);
       if (entry.kind === 'event') {
         this.#emit(entry);
       } else if (this.#stop !== 'none') {
@@ -571,6 +578,8 @@ export class Machine {
         this.#toStart.push(entry);
       }
     }
+    q.clear();
+    this.#spareQueue = q;
     if (this.#calledOff.length > 0 && !this.#storageBroken) {
       for (const s of this.#calledOff) {
         this.#inflight[s.atom] = 0;
@@ -589,7 +598,7 @@ export class Machine {
     this.#toStart = this.#spareStarts;
     for (let k = 0; k < n; k++) {
       this.#running++;
-      this.#executor.start(starts[k]!.job as Job);
+      this.#executor.start(starts[k] as AtomJob);
     }
     starts.length = 0;
     this.#spareStarts = starts;
@@ -634,7 +643,7 @@ export class Machine {
     const i = c.job.atom;
     this.#inflight[i] = 0;
     this.#running--;
-    if (c.job.kind === 'execute') {
+    if (c.job.action === 'execute') {
       if (c.ok) this.#executed(i, c.value);
       else this.#executeFailed(i, c.value);
     } else if (c.ok) this.#reverted(i, c.value);

@@ -15,6 +15,7 @@ import type { Failure } from '../../lib/failure.js';
 import { atomTransitionAllowed, type AtomState, type Intention } from '../../lib/states.js';
 import { updateAtom, type AtomChanges, type AtomDetail } from '../../persistence/models.js';
 import type { Compilation } from '../compiler/compile.js';
+import { Batch } from './batch.js';
 import type { Storage } from './storage.js';
 
 export function isDone(d: AtomDetail): boolean {
@@ -29,14 +30,16 @@ export type EventEntry = {
   [K in keyof EngineEvents]: { readonly kind: 'event'; readonly event: K; readonly payload: EngineEvents[K] };
 }[keyof EngineEvents];
 
-/** The start of a job: its events are emitted, and the job started, only if no stop was asked first. */
+/**
+ * The start of a job (the job object itself): its events are emitted, and the job started, only if
+ * no stop was asked first.
+ */
 export interface StartEntry {
   readonly kind: 'start';
   readonly atom: number;
   /** The record before the start, restored if the start is called off. */
   readonly prev: AtomDetail;
   readonly events: readonly EventEntry[];
-  readonly job: unknown;
 }
 
 export type Queued = EventEntry | StartEntry;
@@ -48,13 +51,12 @@ export class Runtime {
   readonly #atomCount: number;
   readonly #done: Int32Array;
   readonly #busy: Int32Array;
-  /** Atoms whose readiness may have changed since the scheduler last looked. */
-  #touched: number[] = [];
-  /** The list `takeTouched()` returned last time (valid until the next call), reused. */
-  #spareTouched: number[] = [];
+  /** Atoms whose readiness may have changed since the scheduler last looked (each at most once). */
+  readonly #touched: Int32Array;
+  #touchedCount = 0;
   readonly #isTouched: Uint8Array;
-  /** Events of this step, emitted after the commit. */
-  queue: Queued[] = [];
+  /** Events and starts of this step, emitted (and started) after the commit. */
+  queue = new Batch<Queued>();
 
   constructor(storage: Storage, events: Emitter<EngineEvents>) {
     this.c = storage.compilation;
@@ -64,6 +66,7 @@ export class Runtime {
     this.#done = new Int32Array(this.c.graph.nodeCount);
     this.#busy = new Int32Array(this.c.graph.nodeCount);
     this.#isTouched = new Uint8Array(this.#atomCount);
+    this.#touched = new Int32Array(this.#atomCount);
     this.rebuild();
   }
 
@@ -105,7 +108,7 @@ export class Runtime {
       for (let k = succStart[v]!; k < succStart[v + 1]!; k++) if (!nodeFree(succList[k]!)) b++;
       this.#busy[v] = b;
     }
-    this.#touched = [];
+    this.#touchedCount = 0;
     this.#isTouched.fill(0);
     for (let i = 0; i < n; i++) this.touch(i);
   }
@@ -122,18 +125,22 @@ export class Runtime {
   touch(i: number): void {
     if (this.#isTouched[i] === 0) {
       this.#isTouched[i] = 1;
-      this.#touched.push(i);
+      this.#touched[this.#touchedCount++] = i;
     }
   }
 
-  /** Atoms touched since the last call. */
-  takeTouched(): readonly number[] {
-    const t = this.#touched;
-    this.#spareTouched.length = 0;
-    this.#touched = this.#spareTouched;
-    this.#spareTouched = t;
-    for (let k = 0; k < t.length; k++) this.#isTouched[t[k]!] = 0;
-    return t;
+  /** How many atoms were touched since `clearTouched()`; read them with `touchedAt(k)`. */
+  get touchedCount(): number {
+    return this.#touchedCount;
+  }
+
+  touchedAt(k: number): number {
+    return this.#touched[k]!;
+  }
+
+  clearTouched(): void {
+    for (let k = 0; k < this.#touchedCount; k++) this.#isTouched[this.#touched[k]!] = 0;
+    this.#touchedCount = 0;
   }
 
   #doneChanged(v: number, delta: 1 | -1): void {

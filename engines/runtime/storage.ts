@@ -29,7 +29,9 @@ export class Storage {
   orphans: AtomDetail[] = [];
   #store: Readonly<Record<string, unknown>>;
   readonly #transient = new Map<string, unknown>();
-  #dirty: number[] = [];
+  /** Atoms written since the last flush (each once), in first-write order. */
+  readonly #dirty: Int32Array;
+  #dirtyCount = 0;
   readonly #isDirty: Uint8Array;
   #flowDirty = false;
   /** The backend's synchronous commit, when it has one the engine may use. */
@@ -44,6 +46,7 @@ export class Storage {
     this.flow = flow;
     this.details = details;
     this.#isDirty = new Uint8Array(details.length);
+    this.#dirty = new Int32Array(details.length);
     this.#store = Object.freeze({ ...((flow.meta.store as Record<string, unknown> | undefined) ?? {}) });
   }
 
@@ -53,7 +56,7 @@ export class Storage {
     this.details[i] = detail;
     if (this.#isDirty[i] === 0) {
       this.#isDirty[i] = 1;
-      this.#dirty.push(i);
+      this.#dirty[this.#dirtyCount++] = i;
     }
   }
 
@@ -63,7 +66,7 @@ export class Storage {
   }
 
   get hasPendingWrites(): boolean {
-    return this.#flowDirty || this.#dirty.length > 0;
+    return this.#flowDirty || this.#dirtyCount > 0;
   }
 
   /**
@@ -72,16 +75,16 @@ export class Storage {
    * rejected as the backend raised them; the changes count as handed over either way.
    */
   flush(): Promise<void> | undefined {
-    if (!this.#flowDirty && this.#dirty.length === 0) return undefined;
-    const dirty = this.#dirty;
-    const atoms: AtomDetail[] = new Array(dirty.length);
-    for (let k = 0; k < dirty.length; k++) {
-      const i = dirty[k]!;
+    const count = this.#dirtyCount;
+    if (!this.#flowDirty && count === 0) return undefined;
+    const atoms: AtomDetail[] = new Array(count);
+    for (let k = 0; k < count; k++) {
+      const i = this.#dirty[k]!;
       atoms[k] = this.details[i]!;
       this.#isDirty[i] = 0;
     }
     const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms } : { atoms };
-    this.#dirty = [];
+    this.#dirtyCount = 0;
     this.#flowDirty = false;
     if (this.#commitSync !== undefined) {
       this.#commitSync(this.flow.uuid, change);
