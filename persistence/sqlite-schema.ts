@@ -110,6 +110,10 @@ export const SQL = {
       failure = excluded.failure, revert_results = excluded.revert_results, revert_failure = excluded.revert_failure,
       meta = excluded.meta, updated_at = excluded.updated_at
     WHERE atomdetails.parent_uuid = excluded.parent_uuid`,
+  /** The commit's fast path: an atom row the flow already holds (no insert attempt, no key checks). */
+  updateAtom: `UPDATE atomdetails SET format = ?, name = ?, kind = ?, version = ?, state = ?, intention = ?, results = ?,
+      failure = ?, revert_results = ?, revert_failure = ?, meta = ?, updated_at = ?
+    WHERE uuid = ? AND parent_uuid = ?`,
   deleteBook: 'DELETE FROM logbooks WHERE uuid = ?',
   book: `SELECT ${BOOK_COLS} FROM logbooks WHERE uuid = ?`,
   books: `SELECT ${BOOK_COLS} FROM logbooks ORDER BY created_at, seq`,
@@ -167,8 +171,19 @@ function toText(value: unknown, what: string, subject: string): string {
   return text;
 }
 
-function optText(value: unknown, what: string, subject: string): string | null {
-  return value === undefined ? null : toText(value, what, subject);
+/** An atom field's JSON text (the error message naming the atom is made only when it fails). */
+function atomText(value: unknown, what: string, atomName: string): string {
+  try {
+    const text = JSON.stringify(value);
+    if (text !== undefined) return text;
+  } catch {
+    // toText below says what went wrong.
+  }
+  return toText(value, what, `atom '${atomName}'`);
+}
+
+function optText(value: unknown, what: string, atomName: string): string | null {
+  return value === undefined ? null : atomText(value, what, atomName);
 }
 
 function parse(text: string | null): unknown {
@@ -189,7 +204,6 @@ export function flowUpdateParams(f: FlowDetail): Params {
 }
 
 export function atomParams(flowUuid: string, a: AtomDetail): Params {
-  const s = `atom '${a.name}'`;
   return [
     a.uuid,
     flowUuid,
@@ -199,14 +213,22 @@ export function atomParams(flowUuid: string, a: AtomDetail): Params {
     a.version,
     a.state,
     a.intention,
-    optText(resultsToJSON(a.kind, a.results), 'results', s),
-    a.failure === null ? null : toText(a.failure.toJSON(), 'failure', s),
-    optText(a.revertResults, 'revert results', s),
-    a.revertFailure === null ? null : toText(a.revertFailure.toJSON(), 'revert failure', s),
-    toText(a.meta, 'meta', s),
+    optText(resultsToJSON(a.kind, a.results), 'results', a.name),
+    a.failure === null ? null : atomText(a.failure.toJSON(), 'failure', a.name),
+    optText(a.revertResults, 'revert results', a.name),
+    a.revertFailure === null ? null : atomText(a.revertFailure.toJSON(), 'revert failure', a.name),
+    atomText(a.meta, 'meta', a.name),
     a.createdAt,
     a.updatedAt,
   ];
+}
+
+/** The parameters of `SQL.updateAtom` made from `atomParams` (same values, the key last). */
+const UPDATE_ORDER = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 0, 1] as const;
+export function atomUpdateParams(p: Params): Params {
+  const out: Params = new Array(UPDATE_ORDER.length);
+  for (let k = 0; k < UPDATE_ORDER.length; k++) out[k] = p[UPDATE_ORDER[k]!] as Params[number];
+  return out;
 }
 
 export function bookFromRow(r: BookRow): LogBook {

@@ -28,6 +28,7 @@ import {
   SQL,
   atomFromRow,
   atomParams,
+  atomUpdateParams,
   bookFromRow,
   bookParams,
   flowFromRow,
@@ -216,7 +217,7 @@ export class SqliteBackend implements Backend {
     this.#write('commit', () => {
       const found = flowRow !== undefined ? this.#st.updateFlow.run(flowRow).changes > 0 : this.#st.flowParent.get(flowUuid) !== undefined;
       if (!found) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
-      if (atoms !== undefined && atomRows !== undefined) this.#upsertAtoms(flowUuid, atoms, atomRows);
+      if (atoms !== undefined && atomRows !== undefined) this.#updateAtoms(flowUuid, atoms, atomRows);
     });
   }
 
@@ -250,15 +251,27 @@ export class SqliteBackend implements Backend {
   #upsertAtoms(flowUuid: string, atoms: readonly AtomDetail[], rows: readonly Params[]): void {
     const upsert = this.#st.upsertAtom;
     for (let i = 0; i < rows.length; i++) {
-      if (upsert.run(rows[i]).changes === 0) {
-        const a = atoms[i]!;
-        const owner = this.#st.atomParent.get(a.uuid) as string | undefined;
-        throw new InvariantViolation(`atom detail '${a.name}' ('${a.uuid}') belongs to flow detail '${String(owner)}', not '${flowUuid}'`, {
-          subject: a.name,
-        });
-      }
+      if (upsert.run(rows[i]).changes === 0) throw this.#notOwned(flowUuid, atoms[i]!);
     }
   }
+
+  /** The commit's way: update rows the flow holds; insert the others (or refuse a foreign one). */
+  #updateAtoms(flowUuid: string, atoms: readonly AtomDetail[], rows: readonly Params[]): void {
+    const update = this.#st.updateAtom;
+    const upsert = this.#st.upsertAtom;
+    for (let i = 0; i < rows.length; i++) {
+      if (update.run(atomUpdateParams(rows[i]!)).changes > 0) continue;
+      if (upsert.run(rows[i]).changes === 0) throw this.#notOwned(flowUuid, atoms[i]!);
+    }
+  }
+
+  #notOwned(flowUuid: string, a: AtomDetail): InvariantViolation {
+    const owner = this.#st.atomParent.get(a.uuid) as string | undefined;
+    return new InvariantViolation(`atom detail '${a.name}' ('${a.uuid}') belongs to flow detail '${String(owner)}', not '${flowUuid}'`, {
+      subject: a.name,
+    });
+  }
+
 
   /** Runs `fn` in one IMMEDIATE transaction (callers serialise their values before). */
   #write(what: string, fn: () => void): void {
