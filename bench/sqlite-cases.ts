@@ -104,7 +104,6 @@ export async function resumeSqlite(n: number): Promise<Sample> {
       };
       for (let i = 0; i < n; i++) tasks2[i] = new Hook(`t${i}`, probe);
       const flow = addAll(new LinearFlow('lin'), tasks2);
-      gc();
       const t0 = now();
       e2 = load(flow, { engine: 'serial', backend, flowDetail: uuid });
       await e2.run();

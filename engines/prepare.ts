@@ -90,26 +90,39 @@ export async function storedStorage(
     book = typeof fields.book === 'object' ? fields.book : createLogBook({ name: c.rootName, ...(typeof fields.book === 'string' ? { uuid: fields.book } : {}) });
     await backend.saveLogBook(bookWithFlow(book, stored));
   }
-  const byName = new Map(stored.atomDetails.map((d) => [d.name, d]));
+  // The stored atoms usually come in compile order (they were first stored by this flow): match
+  // by position, and by name only for what does not line up (a changed flow).
+  const storedAtoms = stored.atomDetails;
+  const taken = new Uint8Array(storedAtoms.length);
+  let byName: Map<string, number> | undefined;
   const fresh: AtomDetail[] = [];
-  const details = c.atoms.map((a) => {
-    const d = byName.get(a.name);
+  const details: AtomDetail[] = new Array(c.atoms.length);
+  for (let i = 0; i < c.atoms.length; i++) {
+    const a = c.atoms[i]!;
+    let k = i < storedAtoms.length && storedAtoms[i]!.name === a.name ? i : -1;
+    if (k < 0) {
+      byName ??= new Map(storedAtoms.map((d, j) => [d.name, j]));
+      k = byName.get(a.name) ?? -1;
+    }
+    const d = k >= 0 ? storedAtoms[k]! : undefined;
     if (d === undefined || d.kind !== a.kind) {
       const created = createAtomDetail({ name: a.name, kind: a.kind, version: a.atom.version, ...(fields.ids ? { uuid: fields.ids() } : {}) });
       fresh.push(created);
-      return created;
+      details[i] = created;
+      continue;
     }
-    byName.delete(a.name);
+    taken[k] = 1;
     if (d.version !== a.atom.version && d.state !== 'PENDING') throw new IncompatibleVersion(a.name, d.version, a.atom.version);
-    return d;
-  });
+    details[i] = d;
+  }
+  const orphans = storedAtoms.filter((_, j) => taken[j] === 0);
   let flow = updateFlow(stored, { atomDetails: Object.freeze([]) });
   if (fields.store !== undefined) {
     const merged = { ...((flow.meta.store as Record<string, unknown> | undefined) ?? {}), ...fields.store };
     flow = updateFlow(flow, { meta: Object.freeze({ ...flow.meta, store: merged }) });
   }
   const storage = new Storage(c, backend, book, flow, details);
-  storage.orphans = [...byName.values()];
+  storage.orphans = orphans;
   if (storage.orphans.length > 0) log('flow %s: %d stored atoms are no longer in the flow: %o', uuid, storage.orphans.length, storage.orphans.map((d) => d.name));
   if (fresh.length > 0 || fields.store !== undefined) await backend.commit(uuid, { flow, atoms: fresh });
   return storage;

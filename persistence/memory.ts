@@ -41,6 +41,8 @@ export class MemoryBackend implements Backend {
   readonly #flows = new Map<string, FlowEntry>();
   readonly #atoms = new Map<string, AtomEntry>();
   #closed = false;
+  /** Entries found by `commitSync` (reused between commits). */
+  readonly #scratch: Array<AtomEntry | undefined> = [];
 
   async saveLogBook(book: LogBook): Promise<void> {
     this.#check();
@@ -143,16 +145,29 @@ export class MemoryBackend implements Backend {
     }
     // Most commits only update atoms the flow already holds: one lookup each, then the writes.
     const own = fe.atoms;
+    const entries = this.#scratch;
     let allOwn = true;
     for (let k = 0; k < atoms.length; k++) {
-      if (!own.has(atoms[k]!.uuid)) {
+      const ae = own.get(atoms[k]!.uuid);
+      if (ae === undefined) {
         allOwn = false;
         break;
       }
+      entries[k] = ae;
     }
-    if (!allOwn) this.#checkAtomOwners(flowUuid, atoms);
+    if (!allOwn) {
+      this.#checkAtomOwners(flowUuid, atoms);
+      if (flow !== undefined) fe.detail = keepCreatedAt(fe.detail, flow);
+      for (let k = 0; k < atoms.length; k++) this.#putAtom(fe, atoms[k]!);
+      return;
+    }
     if (flow !== undefined) fe.detail = keepCreatedAt(fe.detail, flow);
-    for (let k = 0; k < atoms.length; k++) this.#putAtom(fe, atoms[k]!);
+    for (let k = 0; k < atoms.length; k++) {
+      const ae = entries[k]!;
+      const a = atoms[k]!;
+      ae.detail = ae.detail.createdAt === a.createdAt ? a : updateAtom(a, { createdAt: ae.detail.createdAt });
+      entries[k] = undefined;
+    }
   }
 
   async clearAll(): Promise<void> {

@@ -12,15 +12,19 @@
  * result (`'null'`) and no result (NULL) stay apart.
  */
 import { InvariantViolation } from '../lib/errors.js';
-import type { FailureData } from '../lib/failure.js';
+import { Failure, type FailureData } from '../lib/failure.js';
 import type { AtomKind, AtomState, FlowState, Intention } from '../lib/states.js';
 import {
+  MODEL_FORMAT,
   atomDetailFromJSON,
+  atomRecord,
   flowDetailFromJSON,
+  resultsFromJSON,
   logBookFromJSON,
   resultsToJSON,
   type AtomDetail,
   type AtomDetailJSON,
+  type AtomMeta,
   type FlowDetail,
   type LogBook,
 } from './models.js';
@@ -94,6 +98,10 @@ const FLOW_COLS = 'uuid, parent_uuid, format, name, state, meta, created_at, upd
 const ATOM_COLS =
   'uuid, parent_uuid, format, name, kind, version, state, intention, results, failure, revert_results, revert_failure, meta, created_at, updated_at';
 
+/** The columns `atomFromRaw` reads, in its order (one flow's atoms: no parent column). */
+const ATOM_RAW_COLS =
+  'uuid, format, name, kind, version, state, intention, results, failure, revert_results, revert_failure, meta, created_at, updated_at';
+
 /** Upserts keep `seq` and `created_at` (first store); a row owned by another parent is left alone (0 changes). */
 export const SQL = {
   upsertBook: `INSERT INTO logbooks (${BOOK_COLS}) VALUES (?, ?, ?, ?, ?, ?)
@@ -123,7 +131,7 @@ export const SQL = {
   flowsOfBook: `SELECT ${FLOW_COLS} FROM flowdetails WHERE parent_uuid = ? ORDER BY created_at, seq`,
   allFlows: `SELECT ${FLOW_COLS} FROM flowdetails ORDER BY created_at, seq`,
   atomParent: 'SELECT parent_uuid FROM atomdetails WHERE uuid = ?',
-  atomsOfFlow: `SELECT ${ATOM_COLS} FROM atomdetails WHERE parent_uuid = ? ORDER BY seq`,
+  atomsOfFlow: `SELECT ${ATOM_RAW_COLS} FROM atomdetails WHERE parent_uuid = ? ORDER BY seq`,
   atomsOfBook: `SELECT ${ATOM_COLS.replace(/(\w+)/g, 'a.$1')} FROM atomdetails a JOIN flowdetails f ON a.parent_uuid = f.uuid
     WHERE f.parent_uuid = ? ORDER BY a.seq`,
   allAtoms: `SELECT ${ATOM_COLS} FROM atomdetails ORDER BY seq`,
@@ -276,6 +284,41 @@ export function atomFromRow(r: AtomRow): AtomDetail {
   const revertResults = parse(r.revert_results);
   if (revertResults !== undefined) data.revertResults = revertResults;
   return atomDetailFromJSON(data);
+}
+
+/**
+ * An atom record from a raw row of `SQL.atomsOfFlow` (an array in ATOM_RAW_COLS order): the same
+ * record `atomFromRow` makes, built directly (a resume reads every atom of the flow this way).
+ */
+export function atomFromRaw(r: readonly unknown[]): AtomDetail {
+  const format = r[1] as number;
+  if (format !== MODEL_FORMAT) return atomFromRow(rawToRow(r));
+  const kind = r[3] as AtomKind;
+  const results = r[7] as string | null;
+  const failure = r[8] as string | null;
+  const revertResults = r[9] as string | null;
+  const revertFailure = r[10] as string | null;
+  const meta = JSON.parse(r[11] as string) as AtomMeta | null;
+  return atomRecord(
+    r[0] as string,
+    r[2] as string,
+    kind,
+    r[4] as string,
+    r[5] as AtomState,
+    r[6] as Intention,
+    kind === 'task' ? (results === null ? undefined : JSON.parse(results)) : resultsFromJSON(kind, parse(results)),
+    failure === null ? null : Failure.fromJSON(JSON.parse(failure) as FailureData),
+    revertResults === null ? undefined : JSON.parse(revertResults),
+    revertFailure === null ? null : Failure.fromJSON(JSON.parse(revertFailure) as FailureData),
+    Object.freeze(meta ?? {}),
+    r[12] as number,
+    (r[13] as number | null) ?? null,
+  );
+}
+
+function rawToRow(r: readonly unknown[]): AtomRow {
+  const cols = ATOM_RAW_COLS.split(', ');
+  return Object.fromEntries(cols.map((c, k) => [c, r[k]])) as unknown as AtomRow;
 }
 
 /** Frozen copies of `book`/`flow` holding the given contents. */

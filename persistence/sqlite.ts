@@ -26,6 +26,7 @@ import {
   MIGRATIONS,
   SCHEMA_APP,
   SQL,
+  atomFromRaw,
   atomFromRow,
   atomParams,
   atomUpdateParams,
@@ -94,7 +95,7 @@ export class SqliteBackend implements Backend {
       for (const [name, sql] of Object.entries(SQL)) {
         if (name === 'clear') continue;
         const statement = db.prepare(sql);
-        st[name] = PLUCKED.has(name) ? statement.pluck() : statement;
+        st[name] = PLUCKED.has(name) ? statement.pluck() : name === 'atomsOfFlow' ? statement.raw(true) : statement;
       }
       this.#st = st as Statements;
       this.#tx = db.transaction((fn: () => unknown) => fn());
@@ -170,7 +171,7 @@ export class SqliteBackend implements Backend {
       if (row === undefined) throw new NotFound(`flow detail '${uuid}' not found`, uuid);
       const flow = flowFromRow(row);
       if (options?.lazy === true) return flow;
-      return withAtoms(flow, (this.#st.atomsOfFlow.all(uuid) as AtomRow[]).map(atomFromRow));
+      return withAtoms(flow, this.#atomsOfFlow(uuid));
     });
   }
 
@@ -196,7 +197,7 @@ export class SqliteBackend implements Backend {
   async getAtomDetails(flowUuid: string): Promise<AtomDetail[]> {
     return this.#read('get atom details', () => {
       if (this.#st.flowParent.get(flowUuid) === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
-      return (this.#st.atomsOfFlow.all(flowUuid) as AtomRow[]).map(atomFromRow);
+      return this.#atomsOfFlow(flowUuid);
     });
   }
 
@@ -263,6 +264,14 @@ export class SqliteBackend implements Backend {
       if (update.run(atomUpdateParams(rows[i]!)).changes > 0) continue;
       if (upsert.run(rows[i]).changes === 0) throw this.#notOwned(flowUuid, atoms[i]!);
     }
+  }
+
+  /** A flow's atoms in first-stored order (rows as arrays: no per-row column objects). */
+  #atomsOfFlow(flowUuid: string): AtomDetail[] {
+    const rows = this.#st.atomsOfFlow.all(flowUuid) as unknown[][];
+    const out: AtomDetail[] = new Array(rows.length);
+    for (let k = 0; k < rows.length; k++) out[k] = atomFromRaw(rows[k]!);
+    return out;
   }
 
   #notOwned(flowUuid: string, a: AtomDetail): InvariantViolation {

@@ -8,7 +8,7 @@ import createDebug from 'debug';
 import os from 'node:os';
 import { AtomflowError, InvalidStateTransition, StorageFailure, WrappedFailure } from '../../lib/errors.js';
 import { Failure } from '../../lib/failure.js';
-import { Heap } from '../../lib/heap.js';
+import { IdHeap } from '../../lib/heap.js';
 import { History, Retry } from '../../lib/retry.js';
 import { flowTransition, type EngineState, type FlowState } from '../../lib/states.js';
 import type { Task } from '../../lib/task.js';
@@ -106,8 +106,8 @@ export class Machine {
   #storageBroken: StorageFailure | undefined;
   readonly #rerevert = new Set<number>();
   readonly #queued: Uint8Array;
-  readonly #toExecute: Heap<number>;
-  readonly #toRevert: Heap<number>;
+  readonly #toExecute: IdHeap;
+  readonly #toRevert: IdHeap;
   readonly #failures = new Map<string, Failure>();
   #failureSnapshot: Readonly<Record<string, Failure>> | undefined;
   readonly #plannedDelay = new Map<number, number>();
@@ -127,8 +127,10 @@ export class Machine {
     });
     const atoms = rt.c.atoms;
     // Priority first (higher first), then flow order: earlier first to execute, later first to revert.
-    this.#toExecute = new Heap<number>((a, b) => atoms[a]!.priority > atoms[b]!.priority || (atoms[a]!.priority === atoms[b]!.priority && a < b));
-    this.#toRevert = new Heap<number>((a, b) => atoms[a]!.priority > atoms[b]!.priority || (atoms[a]!.priority === atoms[b]!.priority && a > b));
+    const priority = new Float64Array(n);
+    for (let i = 0; i < n; i++) priority[i] = atoms[i]!.priority;
+    this.#toExecute = new IdHeap(priority);
+    this.#toRevert = new IdHeap(priority, true);
     this.#view = rt;
   }
 
@@ -249,6 +251,11 @@ export class Machine {
       if (this.#running === 0 && (this.#timers.size === 0 || this.#stop !== 'none')) break;
       if (this.#running === 0 && this.#timers.size > 0 && this.#hasReady()) break;
       await new Promise<void>((resolve) => (this.#wake = resolve));
+      // Others still running may finish in this same turn of the event loop (timers due together,
+      // I/O read together): let them, and analyse their outcomes as one step.
+      if (this.#completions.length > 0 && this.#completions.length < this.#running) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     }
     return 'ANALYZING';
   }
@@ -333,7 +340,7 @@ export class Machine {
     return i !== undefined ? i : this.#peekIn(this.#toExecute, true, take);
   }
 
-  #peekIn(heap: Heap<number>, forExecute: boolean, take: boolean): number | undefined {
+  #peekIn(heap: IdHeap, forExecute: boolean, take: boolean): number | undefined {
     for (;;) {
       const i = heap.peek();
       if (i === undefined) return undefined;
