@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { LinearFlow, Task, load, type Engine } from '../index.js';
 import { SqliteBackend, type Durability } from '../persistence/index.js';
-import { Hook, Noop, addAll, check, gc, linear, now, round, scratch, secs, type Sample, type Workload } from './cases.js';
+import { Hook, Noop, addAll, check, linear, now, round, scratch, secs, type Sample, type Workload } from './cases.js';
 
 /** Durable SQLite on a fresh file; opening the backend (schema creation) is not timed, as in TaskFlow's script. */
 export function linearSerialSqlite(durability: Durability): Workload {
@@ -13,7 +13,6 @@ export function linearSerialSqlite(durability: Durability): Workload {
     const tmp = scratch();
     const backend = new SqliteBackend(tmp.path, { durability });
     try {
-      gc();
       const t0 = now();
       const e = load(linear(n), { engine: 'serial', backend });
       await e.run();
