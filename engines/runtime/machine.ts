@@ -96,8 +96,8 @@ export class Machine {
   readonly #executor: Executor;
   readonly #inflight: Uint8Array;
   #running = 0;
-  #completions: Completion[] = [];
-  #spareCompletions: Completion[] = [];
+  #completions = new Batch<Completion>();
+  #spareCompletions = new Batch<Completion>();
   #notes: Note[] = [];
   #wake: (() => void) | undefined;
   #stop: 'none' | 'suspend' | 'fail' = 'none';
@@ -236,13 +236,13 @@ export class Machine {
   #startedThisStep = 0;
 
   #waiting(): EngineState | Promise<EngineState> {
-    if (this.#completions.length > 0 && this.#notes.length === 0) return 'ANALYZING';
+    if (this.#completions.size > 0 && this.#notes.length === 0) return 'ANALYZING';
     return this.#waitLoop();
   }
 
   async #waitLoop(): Promise<EngineState> {
     for (;;) {
-      if (this.#completions.length > 0) break;
+      if (this.#completions.size > 0) break;
       if (this.#notes.length > 0) {
         this.#applyNotes();
         await this.#commit();
@@ -253,7 +253,7 @@ export class Machine {
       await new Promise<void>((resolve) => (this.#wake = resolve));
       // Others still running may finish in this same turn of the event loop (timers due together,
       // I/O read together): let them, and analyse their outcomes as one step.
-      if (this.#completions.length > 0 && this.#completions.length < this.#running) {
+      if (this.#completions.size > 0 && this.#completions.size < this.#running) {
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
@@ -264,8 +264,8 @@ export class Machine {
     if (this.#notes.length > 0) this.#applyNotes();
     const done = this.#completions;
     this.#completions = this.#spareCompletions;
-    for (let k = 0; k < done.length; k++) this.#complete(done[k]!);
-    done.length = 0;
+    for (let k = 0; k < done.size; k++) this.#complete(done.at(k));
+    done.clear();
     this.#spareCompletions = done;
     if (this.#stop === 'none' && this.#hasReady()) return 'SCHEDULING';
     if (this.#running > 0 || (this.#stop === 'none' && this.#timers.size > 0)) {
@@ -553,15 +553,14 @@ export class Machine {
   /** The queue batch not in use (the two are swapped while a step's queue is emitted). */
   #spareQueue = new Batch<Queued>();
   /** Starts whose events were emitted; their jobs start once the commit loop is over. */
-  #toStart: StartEntry[] = [];
-  #spareStarts: StartEntry[] = [];
+  #toStart = new Batch<StartEntry>();
+  #spareStarts = new Batch<StartEntry>();
 
   #storeFailed(e: unknown): void {
     const rt = this.#rt;
     this.#storageBroken = e instanceof StorageFailure ? e : new StorageFailure(`could not store the run: ${(e as Error)?.message ?? e}`, { cause: e });
     this.#stop = 'fail';
-    for (const s of this.#toStart) this.#calledOff.push(s);
-    this.#toStart.length = 0;
+    for (const s of this.#toStart.takeFrom(0)) this.#calledOff.push(s);
     for (let k = 0; k < rt.queue.size; k++) {
       const q = rt.queue.at(k);
       if (q.kind === 'start') this.#calledOff.push(q);
@@ -597,17 +596,19 @@ export class Machine {
   }
 
   #startJobs(): void {
-    for (const s of this.#calledOff) this.#inflight[s.atom] = 0;
-    this.#calledOff.length = 0;
-    const n = this.#toStart.length;
-    if (n === 0) return;
+    if (this.#calledOff.length > 0) {
+      for (const s of this.#calledOff) this.#inflight[s.atom] = 0;
+      this.#calledOff.length = 0;
+    }
     const starts = this.#toStart;
+    const n = starts.size;
+    if (n === 0) return;
     this.#toStart = this.#spareStarts;
     for (let k = 0; k < n; k++) {
       this.#running++;
-      this.#executor.start(starts[k] as AtomJob);
+      this.#executor.start(starts.at(k) as AtomJob);
     }
-    starts.length = 0;
+    starts.clear();
     this.#spareStarts = starts;
   }
 
