@@ -19,6 +19,18 @@ interface EdgeLabel {
   reasons?: string[];
   decider?: Decider;
   deciderDepth?: Depth;
+  /** What `iterLinks()` hands out for this label (made once, frozen; a relabel makes a new label). */
+  meta?: LinkMeta;
+}
+
+/** What one `add()` changed, so a refused add can be undone. */
+interface Journal {
+  readonly items: number;
+  readonly edges: number;
+  /** Provider/requirer lists pushed to. */
+  readonly lists: number[][];
+  readonly satisfied: Array<[number, string]>;
+  readonly relabeled: Array<[number, EdgeLabel]>;
 }
 
 /** Edge labels are keyed by this number (node ids stay far below 2^26). */
@@ -40,7 +52,8 @@ export class GraphFlow extends Flow {
   readonly #edgeTo: number[] = [];
   readonly #providers = new Map<string, number[]>();
   readonly #requirers = new Map<string, number[]>();
-  readonly #satisfied = new Map<number, Set<string>>();
+  /** Per node: the names an inferred link already satisfies (one name, or several). */
+  readonly #satisfied = new Map<number, string | Set<string>>();
   #order: FlowItem[] | undefined;
   #target: FlowItem | undefined;
 
@@ -49,30 +62,52 @@ export class GraphFlow extends Flow {
   }
 
   protected override addChecked(items: readonly FlowItem[]): void {
-    const undo: Array<() => void> = [];
+    const journal: Journal = { items: this.items.length, edges: this.#edgeFrom.length, lists: [], satisfied: [], relabeled: [] };
     const retryGives: ReadonlySet<string> = new Set(this.retry?.provided ?? []);
     try {
-      for (const item of items) this.#addOne(item, retryGives, undo);
+      for (const item of items) this.#addOne(item, retryGives, journal);
     } catch (e) {
-      for (let k = undo.length - 1; k >= 0; k--) undo[k]!();
+      this.#rollback(journal);
       this.#order = undefined;
       throw e;
     }
     this.#order = undefined;
   }
 
-  #addOne(item: FlowItem, retryGives: ReadonlySet<string>, undo: Array<() => void>): void {
+  /** Undoes a failed `add()`: everything it changed, newest first. */
+  #rollback(j: Journal): void {
+    for (let k = j.relabeled.length - 1; k >= 0; k--) this.#labels.set(j.relabeled[k]![0], j.relabeled[k]![1]);
+    while (this.#edgeFrom.length > j.edges) {
+      const from = this.#edgeFrom.pop()!;
+      const to = this.#edgeTo.pop()!;
+      this.#labels.delete(edgeKey(from, to));
+      this.#out[from]!.pop();
+      this.#in[to]!.pop();
+    }
+    for (const [id, name] of j.satisfied) {
+      const had = this.#satisfied.get(id);
+      if (had === name) this.#satisfied.delete(id);
+      else if (had instanceof Set) had.delete(name);
+    }
+    for (let k = j.lists.length - 1; k >= 0; k--) j.lists[k]!.pop();
+    while (this.items.length > j.items) {
+      this.#ids.delete(this.items.pop()!);
+      this.#out.pop();
+      this.#in.pop();
+    }
+  }
+
+  #isSatisfied(id: number, name: string): boolean {
+    const had = this.#satisfied.get(id);
+    return had === name || (had instanceof Set && had.has(name));
+  }
+
+  #addOne(item: FlowItem, retryGives: ReadonlySet<string>, journal: Journal): void {
     const id = this.items.length;
     this.#ids.set(item, id);
     this.items.push(item);
     this.#out.push([]);
     this.#in.push([]);
-    undo.push(() => {
-      this.#ids.delete(item);
-      this.items.pop();
-      this.#out.pop();
-      this.#in.pop();
-    });
     const needs = itemRequires(item);
     const gives = itemProvides(item);
     // Existing providers of what the new item needs.
@@ -82,12 +117,11 @@ export class GraphFlow extends Flow {
       if (providers !== undefined && providers.length > 1) {
         throw new AmbiguousDependency(this.name, item.name, name, providers.map((p) => this.items[p]!.name));
       }
-      if (providers !== undefined && providers.length === 1) this.#inferEdge(providers[0]!, id, name, undo);
+      if (providers !== undefined && providers.length === 1) this.#inferEdge(providers[0]!, id, name, journal);
       let requirers = this.#requirers.get(name);
       if (requirers === undefined) this.#requirers.set(name, (requirers = []));
-      const list = requirers;
-      list.push(id);
-      undo.push(() => list.pop());
+      requirers.push(id);
+      journal.lists.push(requirers);
     }
     // Existing items that need what the new item provides.
     for (const name of gives) {
@@ -96,54 +130,51 @@ export class GraphFlow extends Flow {
           if (otherId === id) continue;
           const other = this.items[otherId]!;
           if (!itemRequires(other).includes(name) || itemProvides(other).includes(name)) continue;
-          if (this.#satisfied.get(otherId)?.has(name)) {
+          if (this.#isSatisfied(otherId, name)) {
             const current = (this.#providers.get(name) ?? []).map((p) => this.items[p]!.name);
             throw new AmbiguousDependency(this.name, other.name, name, [...current, item.name]);
           }
-          this.#inferEdge(id, otherId, name, undo);
+          this.#inferEdge(id, otherId, name, journal);
         }
       }
       let providers = this.#providers.get(name);
       if (providers === undefined) this.#providers.set(name, (providers = []));
-      const list = providers;
-      list.push(id);
-      undo.push(() => list.pop());
+      providers.push(id);
+      journal.lists.push(providers);
     }
   }
 
-  #inferEdge(from: number, to: number, reason: string, undo: Array<() => void>): void {
-    this.#setEdge(from, to, { reasons: [reason] }, undo);
-    let set = this.#satisfied.get(to);
-    if (set === undefined) this.#satisfied.set(to, (set = new Set<string>()));
-    const names = set;
-    names.add(reason);
-    undo.push(() => names.delete(reason));
+  #inferEdge(from: number, to: number, reason: string, journal: Journal): void {
+    this.#setEdge(from, to, { reasons: [reason] }, journal);
+    const had = this.#satisfied.get(to);
+    if (had === undefined) this.#satisfied.set(to, reason);
+    else if (had instanceof Set) had.add(reason);
+    else if (had !== reason) this.#satisfied.set(to, new Set([had, reason]));
+    journal.satisfied.push([to, reason]);
   }
 
-  #setEdge(from: number, to: number, add: EdgeLabel, undo: Array<() => void>): void {
+  /** Makes or relabels the edge `from → to` (refusing a cycle); `journal` records it for a rollback. */
+  #setEdge(from: number, to: number, add: EdgeLabel, journal: Journal | undefined): void {
     const key = edgeKey(from, to);
     const previous = this.#labels.get(key);
     if (previous === undefined && this.#reaches(to, from)) {
       throw new CycleError(this.name, `linking '${this.items[from]!.name}' to '${this.items[to]!.name}'`);
     }
-    const merged: EdgeLabel = { ...(previous ?? {}), ...add };
-    if (previous?.reasons || add.reasons) merged.reasons = [...new Set([...(previous?.reasons ?? []), ...(add.reasons ?? [])])];
+    let merged: EdgeLabel;
+    if (previous === undefined) merged = add;
+    else {
+      const { meta: _stale, ...kept } = previous;
+      merged = { ...kept, ...add };
+      if (previous.reasons || add.reasons) merged.reasons = [...new Set([...(previous.reasons ?? []), ...(add.reasons ?? [])])];
+    }
     this.#labels.set(key, merged);
     if (previous === undefined) {
       this.#out[from]!.push(to);
       this.#in[to]!.push(from);
       this.#edgeFrom.push(from);
       this.#edgeTo.push(to);
-      // Undone in reverse order, so this edge is the last one made.
-      undo.push(() => {
-        this.#labels.delete(key);
-        this.#out[from]!.pop();
-        this.#in[to]!.pop();
-        this.#edgeFrom.pop();
-        this.#edgeTo.pop();
-      });
     } else {
-      undo.push(() => this.#labels.set(key, previous));
+      journal?.relabeled.push([key, previous]);
     }
   }
 
@@ -205,7 +236,7 @@ export class GraphFlow extends Flow {
     } else if (options.deciderDepth !== undefined) {
       throw new InvariantViolation(`graph flow '${this.name}': deciderDepth needs a decider`, { subject: this.name, option: 'deciderDepth' });
     }
-    this.#setEdge(u, v, label, []);
+    this.#setEdge(u, v, label, undefined);
     this.#order = undefined;
     return this;
   }
@@ -280,12 +311,12 @@ export class GraphFlow extends Flow {
       const v = to[k]!;
       if (visible !== undefined && (visible[u] === 0 || visible[v] === 0)) continue;
       const label = this.#labels.get(edgeKey(u, v))!;
-      const meta: LinkMeta = {
+      label.meta ??= Object.freeze({
         ...(label.manual ? { manual: true as const } : {}),
-        ...(label.reasons ? { reasons: [...label.reasons] } : {}),
+        ...(label.reasons ? { reasons: Object.freeze([...label.reasons]) } : {}),
         ...(label.decider ? { decider: label.decider, deciderDepth: label.deciderDepth ?? 'ALL' } : {}),
-      };
-      yield [this.items[u]!, this.items[v]!, meta];
+      });
+      yield [this.items[u]!, this.items[v]!, label.meta];
     }
   }
 
