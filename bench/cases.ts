@@ -125,12 +125,15 @@ export function check(ok: boolean, what: string): void {
 /**
  * The protocol, steady state as in a service that runs flows all day: untimed warm-up runs at
  * min(n, 20,000), at least WARM_RUNS and at least WARM_ATOMS atoms in all (V8 needs some 50,000
- * atoms through the engine before its code is fully compiled), then the median of 3 timed runs for n <= 20,000, a single run above. One full GC runs
+ * atoms through the engine before its code is fully compiled), then the median of TIMED_RUNS timed runs for n <= 20,000, a single run above. One full GC runs
  * before the warm-up, none between runs: a forced full GC drops V8's type feedback and the next run
  * re-learns it (measured 2-3x slower), which no real process does; the GCs a run causes itself are
  * inside its time. The first warm-up run is reported too (`cold_us_per_atom`, when at the same n).
  */
 export const WARM_CAP = 20_000;
+/** Timed runs per measurement (the median is reported): 5 up to 20,000 atoms, else 1. */
+export const TIMED_RUNS = 5;
+export const timedRuns = (n: number): number => (n <= 20_000 ? TIMED_RUNS : 1);
 /** At least this many warm-up runs, and enough of them to pass WARM_ATOMS atoms through the engine. */
 export const WARM_RUNS = 5;
 export const WARM_ATOMS = 100_000;
@@ -143,7 +146,7 @@ export async function measure(work: Workload, n: number, options: { warmN?: numb
     const sample = await work(warmN);
     cold ??= sample;
   }
-  const count = options.runs ?? (n <= 20_000 ? 3 : 1);
+  const count = options.runs ?? timedRuns(n);
   const samples: Sample[] = [];
   for (let i = 0; i < count; i++) samples.push(await work(n));
   const sorted = [...samples].sort((a, b) => a.seconds - b.seconds);

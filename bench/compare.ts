@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { gcAvailable, measure, round } from './cases.js';
+import { gcAvailable, measure, round, timedRuns } from './cases.js';
 import { printTable, TASKFLOW_CASES, toRow, type Row } from './run.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   if (args.jsonOnly) return;
   process.stdout.write(
     `\nTaskFlow (${PYTHON}, one cold run per case, as its script does) vs atomflow-ts (node ${process.version}, ` +
-      `warm-up then median of ${args.n <= 20_000 ? 3 : 1}${gcAvailable ? '' : ', no --expose-gc'}), n = ${args.n}\n\n`,
+      `warm-up then median of ${timedRuns(args.n)}${gcAvailable ? '' : ', no --expose-gc'}), n = ${args.n}\n\n`,
   );
   const rows = args.cases.map((name) => {
     const t = theirs.find((x) => x.case === name)!;

@@ -12,7 +12,7 @@
  * --in-process  run every case in this process (default: each case in a fresh child process)
  * io_parallel always runs 10,000 atoms; scaling runs linear_serial_mem at 1,000 / 10,000 / --big.
  * Protocol (see cases.ts `measure`): steady state — warm-up runs at min(n, 20,000) (at least 5, at least 100,000 atoms), no forced GC
- * between runs, median of 3 runs for n <= 20,000.
+ * between runs, median of 5 runs for n <= 20,000.
  * Baselines: raw_loop (a bare await loop over the same execute functions) and raw_sqlite /
  * raw_sqlite_full (one better-sqlite3 commit per atom): the '÷ baseline' column is µs/atom over
  * the baseline's µs/atom at the same --n. SQLite files go to ATOMFLOW_BENCH_TMP or the OS temp dir.
@@ -244,7 +244,7 @@ async function main(): Promise<void> {
     };
     process.stdout.write(
       `\natomflow-ts benchmark — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, n = ${args.n}` +
-        `${gcAvailable ? '' : ' (no --expose-gc)'}; median of 3 runs for n ≤ 20,000, else 1; steady state after warm-up runs (≥ 5, ≥ 100,000 atoms) at min(n, 20,000), no forced GC between runs;` +
+        `${gcAvailable ? '' : ' (no --expose-gc)'}; median of 5 runs for n ≤ 20,000, else 1; steady state after warm-up runs (≥ 5, ≥ 100,000 atoms) at min(n, 20,000), no forced GC between runs;` +
         ` ${args.isolate ? 'each case in a fresh process' : 'all cases in one process'}\n\n`,
     );
     const rows = lines.map((l) => [
