@@ -120,8 +120,8 @@ class Builder {
     const name = atom.name;
     const holder = this.names.get(name);
     if (holder === undefined) this.names.set(name, index);
-    else if (this.atoms[holder]!.atom === atom) {
-      // The same object twice (its name is the same, so the names map finds it).
+    else if (this.atoms[holder]!.atom === atom || this.atoms.some((a) => a.atom === atom)) {
+      // The same object twice: it has the same name, so only a repeated name needs the search.
       throw new InvariantViolation(`atom '${name}' is added more than once in the flow tree; each atom object may appear once`, { subject: name });
     } else this.dupes.add(name);
     this.atoms.push(Object.freeze({ index, atom, name, kind: atom.kind, priority: atom.priority, flow, pos, retry }));
@@ -232,6 +232,12 @@ class Builder {
     if (retry >= 0) {
       this.connect(retry, entries);
       return { entries: [retry], exits: exits.length > 0 ? exits : [retry] };
+    }
+    if (entries.length === 0) {
+      // A flow without atoms still orders what is linked before and after it (a → empty → b
+      // keeps a before b): it becomes one pass-through node (a barrier with nothing inside).
+      const b = -(++this.barriers);
+      return { entries: [b], exits: [b] };
     }
     return { entries, exits };
   }
