@@ -23,6 +23,12 @@ export interface FlowChange {
   readonly flow?: FlowDetail;
   /** Atom details to insert or replace (by uuid). */
   readonly atoms?: readonly AtomDetail[];
+  /**
+   * Optional hint, one per atom: its position among the flow's atoms in first-stored order (an
+   * engine knows it). A backend may use it to find the stored record without a lookup, and must
+   * check it (a wrong or missing hint only costs the lookup).
+   */
+  readonly positions?: readonly number[];
 }
 
 export interface Backend {

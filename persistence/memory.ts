@@ -18,8 +18,8 @@ interface AtomEntry {
 interface FlowEntry {
   readonly bookUuid: string;
   detail: FlowDetail;
-  /** This flow's atoms in first-stored order (a Map keeps the first insertion's position). */
-  readonly atoms: Map<string, AtomEntry>;
+  /** This flow's atoms in first-stored order (found by uuid through the backend's one map). */
+  readonly atoms: AtomEntry[];
 }
 
 interface BookEntry {
@@ -81,7 +81,7 @@ export class MemoryBackend implements Backend {
     if (entry === undefined) throw new NotFound(`logbook '${uuid}' not found (nothing to destroy)`, uuid);
     for (const flowUuid of entry.flows) {
       const fe = this.#flows.get(flowUuid);
-      if (fe !== undefined) for (const atomUuid of fe.atoms.keys()) this.#atoms.delete(atomUuid);
+      if (fe !== undefined) for (const ae of fe.atoms) this.#atoms.delete(ae.detail.uuid);
       this.#flows.delete(flowUuid);
     }
     this.#books.delete(uuid);
@@ -129,7 +129,10 @@ export class MemoryBackend implements Backend {
     this.commitSync(flowUuid, change);
   }
 
-  /** The hot path: a lookup, ownership checks, then map sets. No copying, no JSON. */
+  /**
+   * The hot path: find each atom's entry (by the position hint when it is right, else one map
+   * lookup), check ownership for all of them, then write. No copying, no JSON.
+   */
   commitSync(flowUuid: string, change: FlowChange): void {
     this.#check();
     const fe = this.#flows.get(flowUuid);
@@ -143,30 +146,26 @@ export class MemoryBackend implements Backend {
       if (flow !== undefined) fe.detail = keepCreatedAt(fe.detail, flow);
       return;
     }
-    // Most commits only update atoms the flow already holds: one lookup each, then the writes.
-    const own = fe.atoms;
+    const positions = change.positions;
     const entries = this.#scratch;
-    let allOwn = true;
     for (let k = 0; k < atoms.length; k++) {
-      const ae = own.get(atoms[k]!.uuid);
-      if (ae === undefined) {
-        allOwn = false;
-        break;
+      const a = atoms[k]!;
+      const at = positions?.[k];
+      let ae = at === undefined ? undefined : fe.atoms[at];
+      if (ae === undefined || ae.detail.uuid !== a.uuid) ae = this.#atoms.get(a.uuid);
+      if (ae !== undefined && ae.flowUuid !== flowUuid) {
+        entries.length = 0;
+        throw this.#foreign(a, ae.flowUuid, flowUuid);
       }
       entries[k] = ae;
     }
-    if (!allOwn) {
-      this.#checkAtomOwners(flowUuid, atoms);
-      if (flow !== undefined) fe.detail = keepCreatedAt(fe.detail, flow);
-      for (let k = 0; k < atoms.length; k++) this.#putAtom(fe, atoms[k]!);
-      return;
-    }
     if (flow !== undefined) fe.detail = keepCreatedAt(fe.detail, flow);
     for (let k = 0; k < atoms.length; k++) {
-      const ae = entries[k]!;
       const a = atoms[k]!;
-      ae.detail = ae.detail.createdAt === a.createdAt ? a : updateAtom(a, { createdAt: ae.detail.createdAt });
+      const ae = entries[k];
       entries[k] = undefined;
+      if (ae === undefined) this.#putAtom(fe, a); // new (or twice in this commit)
+      else ae.detail = ae.detail.createdAt === a.createdAt ? a : updateAtom(a, { createdAt: ae.detail.createdAt });
     }
   }
 
@@ -199,23 +198,20 @@ export class MemoryBackend implements Backend {
   }
 
   #checkAtomOwners(flowUuid: string, atoms: readonly AtomDetail[]): void {
-    const own = this.#flows.get(flowUuid)?.atoms;
     for (const a of atoms) {
-      // Most commits update atoms the flow already owns: one lookup in the flow's own map.
-      if (own?.has(a.uuid)) continue;
       const ae = this.#atoms.get(a.uuid);
-      if (ae !== undefined && ae.flowUuid !== flowUuid) {
-        throw new InvariantViolation(`atom detail '${a.name}' ('${a.uuid}') belongs to flow detail '${ae.flowUuid}', not '${flowUuid}'`, {
-          subject: a.name,
-        });
-      }
+      if (ae !== undefined && ae.flowUuid !== flowUuid) throw this.#foreign(a, ae.flowUuid, flowUuid);
     }
+  }
+
+  #foreign(a: AtomDetail, owner: string, flowUuid: string): InvariantViolation {
+    return new InvariantViolation(`atom detail '${a.name}' ('${a.uuid}') belongs to flow detail '${owner}', not '${flowUuid}'`, { subject: a.name });
   }
 
   #putFlow(book: BookEntry, fd: FlowDetail): void {
     let fe = this.#flows.get(fd.uuid);
     if (fe === undefined) {
-      fe = { bookUuid: book.book.uuid, detail: fd, atoms: new Map() };
+      fe = { bookUuid: book.book.uuid, detail: fd, atoms: [] };
       this.#flows.set(fd.uuid, fe);
       book.flows.add(fd.uuid);
     } else {
@@ -224,16 +220,17 @@ export class MemoryBackend implements Backend {
     for (const a of fd.atomDetails) this.#putAtom(fe, a);
   }
 
+  /** Inserts or updates (keeping the first `createdAt`); ownership was checked by the caller. */
   #putAtom(fe: FlowEntry, a: AtomDetail): void {
-    const ae = fe.atoms.get(a.uuid);
-    if (ae === undefined) {
-      const created: AtomEntry = { flowUuid: fe.detail.uuid, detail: a };
-      fe.atoms.set(a.uuid, created);
-      this.#atoms.set(a.uuid, created);
-    } else {
-      const prev = ae.detail;
-      ae.detail = prev.createdAt === a.createdAt ? a : updateAtom(a, { createdAt: prev.createdAt });
-    }
+    const ae = this.#atoms.get(a.uuid);
+    if (ae === undefined) this.#insertAtom(fe, a);
+    else ae.detail = ae.detail.createdAt === a.createdAt ? a : updateAtom(a, { createdAt: ae.detail.createdAt });
+  }
+
+  #insertAtom(fe: FlowEntry, a: AtomDetail): void {
+    const created: AtomEntry = { flowUuid: fe.detail.uuid, detail: a };
+    fe.atoms.push(created);
+    this.#atoms.set(a.uuid, created);
   }
 
   #assembleFlow(fe: FlowEntry, lazy: boolean): FlowDetail {
@@ -256,7 +253,7 @@ export class MemoryBackend implements Backend {
 
 function atomsOf(fe: FlowEntry): AtomDetail[] {
   const out: AtomDetail[] = [];
-  for (const ae of fe.atoms.values()) out.push(ae.detail);
+  for (const ae of fe.atoms) out.push(ae.detail);
   return out;
 }
 

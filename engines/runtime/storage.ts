@@ -78,12 +78,16 @@ export class Storage {
     const count = this.#dirtyCount;
     if (!this.#flowDirty && count === 0) return undefined;
     const atoms: AtomDetail[] = new Array(count);
+    const positions: number[] = new Array(count);
     for (let k = 0; k < count; k++) {
       const i = this.#dirty[k]!;
       atoms[k] = this.details[i]!;
+      positions[k] = i;
       this.#isDirty[i] = 0;
     }
-    const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms } : { atoms };
+    // A fresh run stored its atoms in compile order, so an atom's index is its stored position
+    // (after a resume it may not be: the backend checks the hint).
+    const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms, positions } : { atoms, positions };
     this.#dirtyCount = 0;
     this.#flowDirty = false;
     if (this.#commitSync !== undefined) {

@@ -183,6 +183,33 @@ export function recordTests(use: Use): void {
       assert.equal(got?.atomDetails[0]?.results, 'A');
     }));
 
+    test('position hints are only hints: right, wrong, out of range or missing, the right records change', use(async (b) => {
+      const [a, c, d] = [task('a'), task('c'), task('d')];
+      const { flow } = await seeded(b, [a, c, d]);
+      // Right hints, wrong ones (pointing at another atom), out of range, and fewer hints than atoms.
+      await b.commit(flow.uuid, { atoms: [updateAtom(a, { state: 'RUNNING' }), updateAtom(d, { state: 'RUNNING' })], positions: [0, 2] });
+      await b.commit(flow.uuid, { atoms: [updateAtom(c, { state: 'RUNNING' }), updateAtom(a, { state: 'SUCCESS', results: 1 })], positions: [2, 1] });
+      const e = task('e');
+      await b.commit(flow.uuid, { atoms: [updateAtom(d, { state: 'SUCCESS', results: 4 }), e], positions: [99] });
+      const got = await b.getFlowDetail(flow.uuid);
+      assert.deepEqual(got.atomDetails.map((x) => [x.name, x.state, x.results]), [
+        ['a', 'SUCCESS', 1],
+        ['c', 'RUNNING', undefined],
+        ['d', 'SUCCESS', 4],
+        ['e', 'PENDING', undefined],
+      ]);
+    }));
+
+    test("a hint pointing at this flow's atom does not let another flow's atom in", use(async (b) => {
+      const a = task('a');
+      const { flow } = await seeded(b, [a]);
+      const other = await seeded(b, [task('theirs')]);
+      const theirs = other.flow.atomDetails[0]!;
+      await assert.rejects(b.commit(flow.uuid, { atoms: [updateAtom(theirs, { state: 'RUNNING' })], positions: [0] }), InvariantViolation);
+      assert.equal((await b.getFlowDetail(other.flow.uuid)).atomDetails[0]?.state, 'PENDING');
+      assert.deepEqual((await b.getFlowDetail(flow.uuid)).atomDetails.map((x) => [x.name, x.state]), [['a', 'PENDING']]);
+    }));
+
     test("the flow's own fields only: atomDetails on the flow record are ignored", use(async (b) => {
       const a = task('a');
       const { flow } = await seeded(b, [a]);
