@@ -180,6 +180,20 @@ export function createLogBook(fields: { name: string; uuid?: string; meta?: Reco
   });
 }
 
+/** `d` with its state, intention, outcome fields and meta replaced (the engine's hot-path update). */
+export function recordWith(
+  d: AtomDetail,
+  state: AtomState,
+  intention: Intention,
+  results: unknown,
+  failure: Failure | null,
+  revertResults: unknown,
+  revertFailure: Failure | null,
+  meta: AtomMeta,
+): AtomDetail {
+  return atomRecord(d.uuid, d.name, d.kind, d.version, state, intention, results, failure, revertResults, revertFailure, meta, d.createdAt, d.updatedAt);
+}
+
 export type AtomChanges = Partial<Omit<AtomDetail, 'format' | 'uuid' | 'name' | 'kind'>>;
 
 /** A new atom record with `changes` applied (fields absent from `changes` are kept). */

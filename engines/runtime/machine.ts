@@ -12,7 +12,7 @@ import { IdHeap } from '../../lib/heap.js';
 import { History, Retry } from '../../lib/retry.js';
 import { flowTransition, type EngineState, type FlowState } from '../../lib/states.js';
 import type { Task } from '../../lib/task.js';
-import type { AtomMeta, ExecutionInfo, StoredAttempt } from '../../persistence/models.js';
+import { recordWith, type AtomDetail, type AtomMeta, type ExecutionInfo, type StoredAttempt } from '../../persistence/models.js';
 import type { Completion, Executor, Job, Post } from '../executors/executor.js';
 import type { Clock } from './clock.js';
 import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
@@ -423,10 +423,10 @@ export class Machine {
     this.#poke();
   };
 
-  #begin(i: number, job: AtomJob, changes: Parameters<Runtime['write']>[1]): void {
+  #begin(i: number, job: AtomJob, after: AtomDetail): void {
     const rt = this.#rt;
     const mark = rt.queue.size;
-    rt.write(i, changes);
+    rt.put(i, after);
     if (rt.listens('progress')) rt.report('progress', () => ({ name: job.prev.name, progress: 0 }));
     // The start's own events travel with it (emitted only if the start is not called off).
     if (rt.queue.size > mark) job.events = rt.queue.takeFrom(mark) as EventEntry[];
@@ -448,10 +448,8 @@ export class Machine {
     const ctx = new ExecuteContext(ca.name, this.#o.signal ?? NEVER, i, this.#progressSink);
     const d = rt.detail(i);
     const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined, d);
-    this.#begin(i, job, {
-      state: 'RUNNING',
-      meta: metaOf(d.meta, 0, d.meta.progressDetails, execution(undefined, Date.now(), undefined, undefined, undefined), undefined),
-    });
+    const meta = metaOf(d.meta, 0, d.meta.progressDetails, execution(undefined, Date.now(), undefined, undefined, undefined), undefined);
+    this.#begin(i, job, recordWith(d, 'RUNNING', d.intention, d.results, d.failure, d.revertResults, d.revertFailure, meta));
   }
 
   #startRevert(i: number): void {
@@ -474,10 +472,8 @@ export class Machine {
     const ctx = new RevertingContext(ca.name, NEVER, i, this.#progressSink, isRetry ? undefined : (d.failure ?? d.results), this.#flowFailures());
     const job = new AtomJob(i, 'revert', ca.atom, args, ctx, isRetry ? historyOf(d) : undefined, d);
     this.#rerevert.delete(i);
-    this.#begin(i, job, {
-      state: 'REVERTING',
-      meta: metaOf(d.meta, 0, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, Date.now(), undefined), d.meta.retryAt),
-    });
+    const meta = metaOf(d.meta, 0, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, Date.now(), undefined), d.meta.retryAt);
+    this.#begin(i, job, recordWith(d, 'REVERTING', d.intention, d.results, d.failure, d.revertResults, d.revertFailure, meta));
   }
 
   #flowFailures(): Readonly<Record<string, Failure>> {
@@ -664,9 +660,9 @@ export class Machine {
     const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), d.meta.retryAt);
     if (d.kind === 'retry') {
       const results: readonly StoredAttempt[] = Object.freeze([...(d.results as StoredAttempt[]), Object.freeze({ value, failures: Object.freeze({}) })]);
-      rt.write(i, { state: 'SUCCESS', results, failure: null, meta }, rt.listens('atom') ? { result: value } : undefined);
+      rt.put(i, recordWith(d, 'SUCCESS', d.intention, results, null, d.revertResults, d.revertFailure, meta), rt.listens('atom') ? { result: value } : undefined);
     } else {
-      rt.write(i, { state: 'SUCCESS', results: value, failure: null, meta }, rt.listens('atom') ? { result: value } : undefined);
+      rt.put(i, recordWith(d, 'SUCCESS', d.intention, value, null, d.revertResults, d.revertFailure, meta), rt.listens('atom') ? { result: value } : undefined);
     }
     if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
@@ -750,8 +746,8 @@ export class Machine {
     const rt = this.#rt;
     const d = rt.detail(i);
     const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), d.meta.retryAt);
-    const changes = { state: 'REVERTED' as const, revertResults: value, revertFailure: null, meta };
-    rt.write(i, d.kind === 'retry' ? { ...changes, results: Object.freeze([]) } : changes, rt.listens('atom') ? { result: value } : undefined);
+    const results = d.kind === 'retry' ? Object.freeze([]) : d.results;
+    rt.put(i, recordWith(d, 'REVERTED', d.intention, results, d.failure, value, null, meta), rt.listens('atom') ? { result: value } : undefined);
     if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
 

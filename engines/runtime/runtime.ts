@@ -173,12 +173,19 @@ export class Runtime {
    * none.
    */
   write(i: number, changes: AtomChanges, report?: { result?: unknown; failure?: Failure }): AtomDetail {
+    return this.put(i, updateAtom(this.detail(i), changes), report);
+  }
+
+  /**
+   * `write()` with the new record already made (the machine's hot paths build it in one step);
+   * it must be atom `i`'s record (same uuid). Its `updatedAt` is set here.
+   */
+  put(i: number, after: AtomDetail, report?: { result?: unknown; failure?: Failure }): AtomDetail {
     const before = this.detail(i);
-    const state = changes.state ?? before.state;
+    const state = after.state;
     if (state !== before.state && !atomTransitionAllowed(before.kind, before.state, state)) {
       throw new InvalidStateTransition(`atom '${before.name}'`, before.state, state);
     }
-    const after = updateAtom(before, changes);
     (after as { updatedAt: number | null }).updatedAt = Date.now();
     this.storage.setAtom(i, after);
     const wasDone = isDone(before);
