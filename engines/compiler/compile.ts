@@ -124,7 +124,8 @@ class Builder {
       // The same object twice: it has the same name, so only a repeated name needs the search.
       throw new InvariantViolation(`atom '${name}' is added more than once in the flow tree; each atom object may appear once`, { subject: name });
     } else this.dupes.add(name);
-    this.atoms.push(Object.freeze({ index, atom, name, kind: atom.kind, priority: atom.priority, flow, pos, retry }));
+    // Readonly by type, not frozen: freezing one small object per atom costs more than making it.
+    this.atoms.push({ index, atom, name, kind: atom.kind, priority: atom.priority, flow, pos, retry });
     return index;
   }
 

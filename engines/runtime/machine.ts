@@ -88,8 +88,6 @@ function metaOf(
   return engineOnly(prev) ? meta : { ...prev, ...meta };
 }
 
-const NO_EVENTS: readonly EventEntry[] = Object.freeze([]);
-
 export class Machine {
   readonly #rt: Runtime;
   readonly #o: MachineOptions;
@@ -316,7 +314,7 @@ export class Machine {
   // ---- scheduling ---------------------------------------------------------------------------
 
   #readiness(i: number) {
-    return readiness(this.#view, i, this.#inflight[i] === 1, this.#rerevert.has(i));
+    return readiness(this.#view, i, this.#inflight[i] === 1, this.#rerevert.size !== 0 && this.#rerevert.has(i));
   }
 
   #collect(): void {
@@ -387,7 +385,7 @@ export class Machine {
   readonly #resultOf = (s: number): unknown => this.#rt.storage.details[s]!.results;
 
   #act(i: number): void {
-    const kind = readiness(this.#view, i, false, this.#rerevert.has(i));
+    const kind = readiness(this.#view, i, false, this.#rerevert.size !== 0 && this.#rerevert.has(i));
     switch (kind) {
       case 'retry':
         this.#retry(i);
