@@ -6,7 +6,7 @@
  */
 import { AmbiguousDependency, CycleError, InvariantViolation, NotFound } from '../lib/errors.js';
 import { Flow, itemProvides, itemRequires, type Decider, type FlowItem, type FlowOptions, type Link, type LinkMeta } from '../lib/flow.js';
-import { Heap } from '../lib/heap.js';
+import { IdHeap } from '../lib/heap.js';
 import { parseDepth, type Depth } from '../lib/states.js';
 
 export interface LinkOptions {
@@ -288,7 +288,7 @@ export class GraphFlow extends Flow {
       indeg[v] = d;
     }
     const order: FlowItem[] = [];
-    const ready = new Heap<number>((a, b) => a < b);
+    const ready = new IdHeap(new Float64Array(n)); // equal keys: lowest id (first added) first
     for (let v = 0; v < n; v++) if ((visible === undefined || visible[v] === 1) && indeg[v] === 0) ready.push(v);
     while (ready.size > 0) {
       const v = ready.pop()!;
