@@ -101,6 +101,7 @@ export {
   type OpenBackendOptions,
   type SqliteBackendOptions,
   type Durability,
+  type Locking,
   type LogBook,
   type FlowDetail,
   type AtomDetail,

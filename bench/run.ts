@@ -110,6 +110,14 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
     { row: toRow('raw_sqlite_full', await measure(rawSqlite('full'), n)), note: 'SQLite floor: 1 commit/atom, WAL, synchronous FULL', perAtom: true, base: 'raw_sqlite_full' },
   ],
   linear_serial_sqlite: perAtomBudget('linear_serial_sqlite', 50, 'raw_sqlite'),
+  linear_serial_sqlite_exclusive: async ({ n }) => [
+    {
+      row: toRow('linear_serial_sqlite_exclusive', await measure(linearSerialSqlite('normal', 'exclusive'), n)),
+      note: "locking 'exclusive' (the backend holds the file); no budget",
+      perAtom: true,
+      base: 'raw_sqlite',
+    },
+  ],
   linear_serial_sqlite_full: async ({ n }) => [
     { row: toRow('linear_serial_sqlite_full', await measure(linearSerialSqlite('full'), n)), note: 'fsync per commit; no budget', perAtom: true, base: 'raw_sqlite_full' },
   ],

@@ -4,14 +4,14 @@
  */
 import Database from 'better-sqlite3';
 import { LinearFlow, Task, load, type Engine } from '../index.js';
-import { SqliteBackend, type Durability } from '../persistence/index.js';
+import { SqliteBackend, type Durability, type Locking } from '../persistence/index.js';
 import { Hook, Noop, addAll, check, linear, now, round, scratch, secs, type Sample, type Workload } from './cases.js';
 
 /** Durable SQLite on a fresh file; opening the backend (schema creation) is not timed, as in TaskFlow's script. */
-export function linearSerialSqlite(durability: Durability): Workload {
+export function linearSerialSqlite(durability: Durability, locking: Locking = 'shared'): Workload {
   return async (n) => {
     const tmp = scratch();
-    const backend = new SqliteBackend(tmp.path, { durability });
+    const backend = new SqliteBackend(tmp.path, { durability, locking });
     try {
       const t0 = now();
       const e = load(linear(n), { engine: 'serial', backend });

@@ -37,5 +37,5 @@ export type {
 export type { Backend, FlowChange, LoadOptions as BackendLoadOptions } from './backend.js';
 export { MemoryBackend } from './memory.js';
 export { SqliteBackend } from './sqlite.js';
-export type { Durability, SqliteBackendOptions } from './sqlite-options.js';
+export type { Durability, Locking, SqliteBackendOptions } from './sqlite-options.js';
 export { openBackend, type OpenBackendOptions } from './open.js';

@@ -10,7 +10,7 @@
  * A sqlite URI takes three slashes and an absolute path (percent-encoded where needed, e.g.
  * `%20` for a space); `sqlite://relative.db` is refused, because its meaning would depend on the
  * working directory. Options go in `options` or in the query: `sqlite:///x.db?durability=full`
- * (`durability`: 'normal' | 'full'; `busyTimeout`: ms). Postgres is planned; other schemes fail.
+ * (`durability`: 'normal' | 'full'; `busyTimeout`: ms; `locking`: 'shared' | 'exclusive'). Postgres is planned; other schemes fail.
  */
 import { InvariantViolation } from '../lib/errors.js';
 import type { Backend } from './backend.js';
@@ -35,9 +35,9 @@ function queryOptions(uri: string, query: string): Record<string, unknown> {
     const key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
     const value = decodeURIComponent(eq < 0 ? '' : part.slice(eq + 1));
     if (key in out) refuse(uri, `query parameter '${key}' is given twice`);
-    if (key === 'durability') out[key] = value;
+    if (key === 'durability' || key === 'locking') out[key] = value;
     else if (key === 'busyTimeout') out[key] = /^\d+$/.test(value) ? Number(value) : value;
-    else throw new InvariantViolation(`cannot open backend '${uri}': unknown query parameter '${key}' (known: durability, busyTimeout)`, { option: key });
+    else throw new InvariantViolation(`cannot open backend '${uri}': unknown query parameter '${key}' (known: durability, busyTimeout, locking)`, { option: key });
   }
   return out;
 }

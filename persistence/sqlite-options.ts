@@ -6,23 +6,35 @@ import { InvariantViolation } from '../lib/errors.js';
 
 export type Durability = 'normal' | 'full';
 
+/** `'shared'`: other connections may use the file too. `'exclusive'`: this backend holds it until closed. */
+export type Locking = 'shared' | 'exclusive';
+
 export interface SqliteBackendOptions {
   /** `'normal'` (default): survives process crashes. `'full'`: also power loss (an fsync per commit). */
   readonly durability?: Durability;
   /** How long (ms) to wait for another connection's write lock before failing with SQLITE_BUSY. Default 5000. */
   readonly busyTimeout?: number;
+  /**
+   * `'shared'` (default): other connections and processes may read and write the file while this
+   * backend has it open. `'exclusive'`: the file is locked by this backend from its first access
+   * until `close()` (SQLite's exclusive locking mode); others get SQLITE_BUSY. Each commit then
+   * skips SQLite's per-transaction file locking (measured ~10 µs per engine step here), for a
+   * service that owns its store. Same durability either way.
+   */
+  readonly locking?: Locking;
 }
 
 export interface ResolvedSqliteOptions {
   readonly durability: Durability;
   readonly busyTimeout: number;
+  readonly locking: Locking;
 }
 
-const OPTION_KEYS: ReadonlySet<string> = new Set(['durability', 'busyTimeout']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(['durability', 'busyTimeout', 'locking']);
 
 /** Validates options once into a frozen form; unknown keys and bad values are `InvariantViolation`s naming the option. */
 export function resolveSqliteOptions(options: unknown): ResolvedSqliteOptions {
-  if (options === undefined) return Object.freeze({ durability: 'normal', busyTimeout: 5000 });
+  if (options === undefined) return Object.freeze({ durability: 'normal', busyTimeout: 5000, locking: 'shared' });
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new InvariantViolation(`sqlite backend options must be an object, got ${options === null ? 'null' : typeof options}`, { option: 'options' });
   }
@@ -40,7 +52,11 @@ export function resolveSqliteOptions(options: unknown): ResolvedSqliteOptions {
   if (typeof busyTimeout !== 'number' || !Number.isInteger(busyTimeout) || busyTimeout < 0) {
     throw new InvariantViolation(`option 'busyTimeout' must be a non-negative integer (ms), got ${String(busyTimeout)}`, { option: 'busyTimeout' });
   }
-  return Object.freeze({ durability, busyTimeout });
+  const locking = o['locking'] ?? 'shared';
+  if (locking !== 'shared' && locking !== 'exclusive') {
+    throw new InvariantViolation(`option 'locking' must be 'shared' or 'exclusive', got ${JSON.stringify(locking)}`, { option: 'locking' });
+  }
+  return Object.freeze({ durability, busyTimeout, locking });
 }
 
 const CODE_MEANINGS: Readonly<Record<string, string>> = {

@@ -42,7 +42,7 @@ import {
   type FlowRow,
   type Params,
 } from './sqlite-schema.js';
-import { describeSqliteCode, resolveSqliteOptions, type Durability, type SqliteBackendOptions } from './sqlite-options.js';
+import { describeSqliteCode, resolveSqliteOptions, type Durability, type Locking, type SqliteBackendOptions } from './sqlite-options.js';
 
 const log = createDebug('atomflow:persistence');
 
@@ -58,6 +58,7 @@ export class SqliteBackend implements Backend {
   /** The database file, or ':memory:'. */
   readonly path: string;
   readonly durability: Durability;
+  readonly locking: Locking;
   readonly #db: Database.Database;
   /** Whether this backend opened the connection (and so closes it). */
   readonly #owned: boolean;
@@ -74,6 +75,7 @@ export class SqliteBackend implements Backend {
   constructor(pathOrDb: string | Database.Database, options?: SqliteBackendOptions) {
     const opts = resolveSqliteOptions(options);
     this.durability = opts.durability;
+    this.locking = opts.locking;
     this.path = typeof pathOrDb === 'string' ? pathOrDb : pathOrDb.name;
     this.#owned = typeof pathOrDb === 'string';
     let db: Database.Database;
@@ -88,6 +90,8 @@ export class SqliteBackend implements Backend {
       db.pragma(`busy_timeout = ${opts.busyTimeout}`);
       db.pragma('foreign_keys = ON');
       db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      // Before the first access, so that WAL mode never uses shared memory (SQLite's rule).
+      if (opts.locking === 'exclusive') db.pragma('locking_mode = EXCLUSIVE');
       const version = this.#checkedVersion();
       if (!db.memory && !db.readonly && db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
       if (version < MIGRATIONS.length) this.#migrate();

@@ -65,6 +65,19 @@ describe('openBackend', () => {
     await b.close();
   });
 
+  test("locking comes from the query ('exclusive') or defaults to 'shared'", async () => {
+    const file = path.join(dir, 'locked.db');
+    const held = await openBackend(`sqlite://${file}?locking=exclusive`);
+    assert.ok(held instanceof SqliteBackend);
+    assert.equal(held.locking, 'exclusive');
+    await held.close();
+    const plain = await openBackend(`sqlite://${file}`);
+    assert.ok(plain instanceof SqliteBackend);
+    assert.equal(plain.locking, 'shared');
+    await plain.close();
+    await assert.rejects(openBackend(`sqlite://${file}?locking=sometimes`), InvariantViolation);
+  });
+
   test('durability comes from the query or from options, and they must agree', async () => {
     const file = path.join(dir, 'durable.db');
     const viaQuery = await openBackend(`sqlite://${file}?durability=full`);

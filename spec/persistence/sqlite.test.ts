@@ -127,6 +127,43 @@ describe('SqliteBackend: connection settings', () => {
     db.close();
   });
 
+  test("locking 'exclusive': the file is held until close; others get StorageFailure (busy), then can open it", async () => {
+    const file = fresh();
+    const owner = new SqliteBackend(file, { locking: 'exclusive' });
+    assert.equal(owner.locking, 'exclusive');
+    const { flow } = await seeded(owner, [task('a')]);
+    const a = (await owner.getFlowDetail(flow.uuid)).atomDetails[0]!;
+    await owner.commit(flow.uuid, { atoms: [updateAtom(a, { state: 'RUNNING' })] });
+    assert.throws(() => new SqliteBackend(file, { busyTimeout: 0 }), isStorageFailure(/busy|locked/i));
+    await owner.commit(flow.uuid, { atoms: [updateAtom(a, { state: 'SUCCESS', results: 7 })] });
+    await owner.close();
+    const next = new SqliteBackend(file, { busyTimeout: 0 });
+    assert.equal(next.locking, 'shared');
+    const got = (await next.getFlowDetail(flow.uuid)).atomDetails[0]!;
+    assert.equal(got.state, 'SUCCESS');
+    assert.equal(got.results, 7);
+    // A shared backend leaves the file usable by others meanwhile.
+    const reader = new SqliteBackend(file, { busyTimeout: 0 });
+    assert.equal((await reader.getFlowDetail(flow.uuid)).atomDetails[0]?.results, 7);
+    await reader.close();
+    await next.close();
+  });
+
+  test("an engine run on an exclusive backend is stored like any other", async () => {
+    const file = fresh();
+    const backend = new SqliteBackend(file, { locking: 'exclusive' });
+    const { LinearFlow, load, task: makeTask } = await import('../../index.js');
+    const e = load(new LinearFlow('f').add(makeTask({ name: 'x', provides: 'x', execute: () => 1 }), makeTask({ name: 'y', requires: ['x'], provides: 'y', execute: ({ x }: { x: number }) => x + 1 })), { backend });
+    await e.run();
+    const uuid = e.flowDetail.uuid;
+    await backend.close();
+    const again = new SqliteBackend(file);
+    const stored = await again.getFlowDetail(uuid);
+    assert.equal(stored.state, 'SUCCESS');
+    assert.deepEqual(stored.atomDetails.map((d) => [d.name, d.state, d.results]), [['x', 'SUCCESS', 1], ['y', 'SUCCESS', 2]]);
+    await again.close();
+  });
+
   test('options are validated: unknown keys and bad values name the option', () => {
     const bad: Array<[unknown, string]> = [
       [{ durabilty: 'full' }, 'durabilty'],
@@ -134,6 +171,8 @@ describe('SqliteBackend: connection settings', () => {
       [{ durability: true }, 'durability'],
       [{ busyTimeout: -1 }, 'busyTimeout'],
       [{ busyTimeout: 1.5 }, 'busyTimeout'],
+      [{ locking: 'EXCLUSIVE' }, 'locking'],
+      [{ locking: true }, 'locking'],
     ];
     for (const [options, option] of bad) {
       assert.throws(() => new SqliteBackend(':memory:', options as never), (err: unknown) => {
