@@ -5,19 +5,19 @@
  * committed together and its events emitted after the commit. Executors only run jobs.
  */
 import createDebug from 'debug';
-import os from 'node:os';
 import { AtomflowError, InvalidStateTransition, StorageFailure, WrappedFailure } from '../../lib/errors.js';
 import { Failure } from '../../lib/failure.js';
 import { IdHeap } from '../../lib/heap.js';
 import { History, Retry } from '../../lib/retry.js';
 import { flowTransition, type EngineState, type FlowState } from '../../lib/states.js';
 import type { Task } from '../../lib/task.js';
-import { recordWith, type AtomDetail, type AtomMeta, type ExecutionInfo, type StoredAttempt } from '../../persistence/models.js';
+import { recordWith, type AtomDetail, type StoredAttempt } from '../../persistence/models.js';
 import type { Completion, Executor, Job, Post } from '../executors/executor.js';
 import type { Clock } from './clock.js';
 import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
 import { AtomJob, ExecuteContext, RevertingContext } from './jobs.js';
 import { Batch } from './batch.js';
+import { execution, metaOf } from './meta.js';
 import type { EventEntry, Queued, Runtime, StartEntry } from './runtime.js';
 import { historyOf } from './storage.js';
 
@@ -46,47 +46,6 @@ export const NEXT: Readonly<Record<EngineState, readonly EngineState[]>> = {
 type Note = { readonly kind: 'progress'; readonly atom: number; readonly progress: number; readonly details?: Readonly<Record<string, unknown>> } | { readonly kind: 'wake' };
 
 const NEVER = new AbortController().signal;
-const HOST = os.hostname();
-const PID = process.pid;
-
-/** Execution info, always with the same fields (so the hot path stays monomorphic); undefined keeps `prev`'s. */
-function execution(
-  prev: ExecutionInfo | undefined,
-  executeStartedAt: number | undefined,
-  executeEndedAt: number | undefined,
-  revertStartedAt: number | undefined,
-  revertEndedAt: number | undefined,
-): ExecutionInfo {
-  return {
-    hostname: HOST,
-    pid: PID,
-    executeStartedAt: executeStartedAt ?? prev?.executeStartedAt,
-    executeEndedAt: executeEndedAt ?? prev?.executeEndedAt,
-    revertStartedAt: revertStartedAt ?? prev?.revertStartedAt,
-    revertEndedAt: revertEndedAt ?? prev?.revertEndedAt,
-  } as ExecutionInfo;
-}
-
-/** Whether `meta` holds only the fields the engine writes (then it can be rebuilt in one shape). */
-function engineOnly(meta: AtomMeta): boolean {
-  for (const k in meta) if (k !== 'progress' && k !== 'progressDetails' && k !== 'execution' && k !== 'retryAt') return false;
-  return true;
-}
-
-/**
- * An atom's meta with the engine's fields given (pass the old value to keep one). Always the same
- * shape, so the hot path stays monomorphic; any other fields (written by a tool) are kept.
- */
-function metaOf(
-  prev: AtomMeta,
-  progress: number | undefined,
-  progressDetails: AtomMeta['progressDetails'],
-  exec: ExecutionInfo | undefined,
-  retryAt: number | undefined,
-): AtomMeta {
-  const meta: AtomMeta = { progress, progressDetails, execution: exec, retryAt };
-  return engineOnly(prev) ? meta : { ...prev, ...meta };
-}
 
 export class Machine {
   readonly #rt: Runtime;
