@@ -161,7 +161,7 @@ export function self(io: Io): string {
   return `node ${shortPath(resolve(io.cwd, script), io)}`;
 }
 
-/** `--flow <uuid>`, or `--flow=<uuid>` when the uuid starts with '-' (nanoid ids may). */
+/** `--flow <uuid>`, or `--flow=<uuid>` when the uuid starts with '-' (ids may). */
 export function flowOption(uuid: string): string {
   return uuid.startsWith('-') ? `--flow=${sh(uuid)}` : `--flow ${sh(uuid)}`;
 }
