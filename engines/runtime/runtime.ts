@@ -15,7 +15,7 @@ import type { Failure } from '../../lib/failure.js';
 import { atomTransitionAllowed, type AtomState, type Intention } from '../../lib/states.js';
 import { updateAtom, type AtomChanges, type AtomDetail } from '../../persistence/models.js';
 import type { Compilation } from '../compiler/compile.js';
-import { Batch } from './batch.js';
+import { Batch, IndexSet } from './batch.js';
 import type { Storage } from './storage.js';
 
 export function isDone(d: AtomDetail): boolean {
@@ -51,10 +51,8 @@ export class Runtime {
   readonly #atomCount: number;
   readonly #done: Int32Array;
   readonly #busy: Int32Array;
-  /** Atoms whose readiness may have changed since the scheduler last looked (each at most once). */
-  readonly #touched: Int32Array;
-  #touchedCount = 0;
-  readonly #isTouched: Uint8Array;
+  /** Atoms whose readiness may have changed since the scheduler last looked (it clears the set). */
+  readonly touched: IndexSet;
   /** Events and starts of this step, emitted (and started) after the commit. */
   queue = new Batch<Queued>();
 
@@ -65,8 +63,7 @@ export class Runtime {
     this.#atomCount = this.c.atoms.length;
     this.#done = new Int32Array(this.c.graph.nodeCount);
     this.#busy = new Int32Array(this.c.graph.nodeCount);
-    this.#isTouched = new Uint8Array(this.#atomCount);
-    this.#touched = new Int32Array(this.#atomCount);
+    this.touched = new IndexSet(this.#atomCount);
     this.rebuild();
   }
 
@@ -108,9 +105,8 @@ export class Runtime {
       for (let k = succStart[v]!; k < succStart[v + 1]!; k++) if (!nodeFree(succList[k]!)) b++;
       this.#busy[v] = b;
     }
-    this.#touchedCount = 0;
-    this.#isTouched.fill(0);
-    for (let i = 0; i < n; i++) this.touch(i);
+    this.touched.clear();
+    for (let i = 0; i < n; i++) this.touched.add(i);
   }
 
   predsDone(i: number): boolean {
@@ -122,27 +118,6 @@ export class Runtime {
     return this.#busy[i] === 0;
   }
 
-  touch(i: number): void {
-    if (this.#isTouched[i] === 0) {
-      this.#isTouched[i] = 1;
-      this.#touched[this.#touchedCount++] = i;
-    }
-  }
-
-  /** How many atoms were touched since `clearTouched()`; read them with `touchedAt(k)`. */
-  get touchedCount(): number {
-    return this.#touchedCount;
-  }
-
-  touchedAt(k: number): number {
-    return this.#touched[k]!;
-  }
-
-  clearTouched(): void {
-    for (let k = 0; k < this.#touchedCount; k++) this.#isTouched[this.#touched[k]!] = 0;
-    this.#touchedCount = 0;
-  }
-
   #doneChanged(v: number, delta: 1 | -1): void {
     const { predStart, succStart, succList } = this.c.graph;
     for (let k = succStart[v]!; k < succStart[v + 1]!; k++) {
@@ -150,7 +125,7 @@ export class Runtime {
       const need = predStart[s + 1]! - predStart[s]!;
       const before = this.#done[s] === need;
       this.#done[s]! += delta;
-      if (s < this.#atomCount) this.touch(s);
+      if (s < this.#atomCount) this.touched.add(s);
       else if (before !== (this.#done[s] === need)) this.#doneChanged(s, delta);
     }
   }
@@ -162,7 +137,7 @@ export class Runtime {
       const p = predList[k]!;
       const before = this.#busy[p] === 0;
       this.#busy[p]! += delta;
-      if (p < this.#atomCount) this.touch(p);
+      if (p < this.#atomCount) this.touched.add(p);
       else if (before !== (this.#busy[p] === 0)) this.#freeChanged(p, delta);
     }
   }
@@ -194,7 +169,7 @@ export class Runtime {
     const wasFree = isFree(before);
     const nowFree = isFree(after);
     if (wasFree !== nowFree) this.#freeChanged(i, nowFree ? -1 : 1);
-    this.touch(i);
+    this.touched.add(i);
     if (state !== before.state && this.events.has('atom')) {
       const payload: AtomEvent = {
         name: before.name,
@@ -231,7 +206,7 @@ export class Runtime {
     this.storage.setAtom(i, record);
     if (isDone(before) !== isDone(record)) this.#doneChanged(i, isDone(record) ? 1 : -1);
     if (isFree(before) !== isFree(record)) this.#freeChanged(i, isFree(record) ? -1 : 1);
-    this.touch(i);
+    this.touched.add(i);
   }
 
   /** All atoms reachable from `from` along the graph (through barriers), `from` excluded. */

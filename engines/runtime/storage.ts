@@ -13,6 +13,7 @@ import { syncCommitOf, type Backend, type FlowChange } from '../../persistence/b
 import { updateFlow, type AtomDetail, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
 import type { Compilation } from '../compiler/compile.js';
 import { Scopes } from '../compiler/scopes.js';
+import { IndexSet } from './batch.js';
 
 const NO_VALUE: unique symbol = Symbol('no value');
 type Maybe = unknown | typeof NO_VALUE;
@@ -29,10 +30,8 @@ export class Storage {
   orphans: AtomDetail[] = [];
   #store: Readonly<Record<string, unknown>>;
   readonly #transient = new Map<string, unknown>();
-  /** Atoms written since the last flush (each once), in first-write order. */
-  readonly #dirty: Int32Array;
-  #dirtyCount = 0;
-  readonly #isDirty: Uint8Array;
+  /** Atoms written since the last flush, in first-write order. */
+  readonly #dirty: IndexSet;
   #flowDirty = false;
   /** The backend's synchronous commit, when it has one the engine may use. */
   readonly #commitSync: ((flowUuid: string, change: FlowChange) => void) | undefined;
@@ -45,8 +44,7 @@ export class Storage {
     this.book = book;
     this.flow = flow;
     this.details = details;
-    this.#isDirty = new Uint8Array(details.length);
-    this.#dirty = new Int32Array(details.length);
+    this.#dirty = new IndexSet(details.length);
     this.#store = Object.freeze({ ...((flow.meta.store as Record<string, unknown> | undefined) ?? {}) });
   }
 
@@ -54,10 +52,7 @@ export class Storage {
 
   setAtom(i: number, detail: AtomDetail): void {
     this.details[i] = detail;
-    if (this.#isDirty[i] === 0) {
-      this.#isDirty[i] = 1;
-      this.#dirty[this.#dirtyCount++] = i;
-    }
+    this.#dirty.add(i);
   }
 
   setFlow(changes: Partial<Pick<FlowDetail, 'state' | 'meta'>>): void {
@@ -66,7 +61,7 @@ export class Storage {
   }
 
   get hasPendingWrites(): boolean {
-    return this.#flowDirty || this.#dirtyCount > 0;
+    return this.#flowDirty || this.#dirty.size > 0;
   }
 
   /**
@@ -75,20 +70,19 @@ export class Storage {
    * rejected as the backend raised them; the changes count as handed over either way.
    */
   flush(): Promise<void> | undefined {
-    const count = this.#dirtyCount;
+    const count = this.#dirty.size;
     if (!this.#flowDirty && count === 0) return undefined;
     const atoms: AtomDetail[] = new Array(count);
     const positions: number[] = new Array(count);
     for (let k = 0; k < count; k++) {
-      const i = this.#dirty[k]!;
+      const i = this.#dirty.at(k);
       atoms[k] = this.details[i]!;
       positions[k] = i;
-      this.#isDirty[i] = 0;
     }
+    this.#dirty.clear();
     // A fresh run stored its atoms in compile order, so an atom's index is its stored position
     // (after a resume it may not be: the backend checks the hint).
     const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms, positions } : { atoms, positions };
-    this.#dirtyCount = 0;
     this.#flowDirty = false;
     if (this.#commitSync !== undefined) {
       this.#commitSync(this.flow.uuid, change);
