@@ -53,8 +53,7 @@ export class Machine {
   readonly #executor: Executor;
   readonly #inflight: Uint8Array;
   #running = 0;
-  #completions = new Batch<Completion>();
-  #spareCompletions = new Batch<Completion>();
+  readonly #completions = new Batch<Completion>();
   #notes: Note[] = [];
   #wake: (() => void) | undefined;
   #stop: 'none' | 'suspend' | 'fail' = 'none';
@@ -219,11 +218,10 @@ export class Machine {
 
   #analyzing(): EngineState | Promise<EngineState> {
     if (this.#notes.length > 0) this.#applyNotes();
+    // Outcomes only arrive from executors, never while these are applied.
     const done = this.#completions;
-    this.#completions = this.#spareCompletions;
     for (let k = 0; k < done.size; k++) this.#complete(done.at(k));
     done.clear();
-    this.#spareCompletions = done;
     if (this.#stop === 'none' && this.#hasReady()) return 'SCHEDULING';
     if (this.#running > 0 || (this.#stop === 'none' && this.#timers.size > 0)) {
       const committed = this.#commit();
@@ -277,17 +275,16 @@ export class Machine {
   }
 
   #collect(): void {
-    const rt = this.#rt;
-    const count = rt.touchedCount;
-    for (let k = 0; k < count; k++) {
-      const i = rt.touchedAt(k);
+    const touched = this.#rt.touched;
+    for (let k = 0; k < touched.size; k++) {
+      const i = touched.at(k);
       if (this.#queued[i] === 1) continue;
       const r = this.#readiness(i);
       if (r === 'none') continue;
       this.#queued[i] = 1;
       (r === 'execute' ? this.#toExecute : this.#toRevert).push(i);
     }
-    rt.clearTouched();
+    touched.clear();
   }
 
   /** The next atom to act on (reverts and retries before executions), dropping stale entries. */
@@ -332,7 +329,7 @@ export class Machine {
     if (!this.#timers.has(i)) {
       const cancel = this.#o.clock.setTimer(wait, () => {
         this.#timers.delete(i);
-        this.#rt.touch(i);
+        this.#rt.touched.add(i);
         this.#notes.push({ kind: 'wake' });
         this.#poke();
       });
@@ -506,8 +503,7 @@ export class Machine {
   /** The queue batch not in use (the two are swapped while a step's queue is emitted). */
   #spareQueue = new Batch<Queued>();
   /** Starts whose events were emitted; their jobs start once the commit loop is over. */
-  #toStart = new Batch<StartEntry>();
-  #spareStarts = new Batch<StartEntry>();
+  readonly #toStart = new Batch<StartEntry>();
 
   #storeFailed(e: unknown): void {
     const rt = this.#rt;
@@ -553,16 +549,13 @@ export class Machine {
       for (const s of this.#calledOff) this.#inflight[s.atom] = 0;
       this.#calledOff.length = 0;
     }
+    // A job that completes at once only posts its outcome; nothing is queued to start meanwhile.
     const starts = this.#toStart;
-    const n = starts.size;
-    if (n === 0) return;
-    this.#toStart = this.#spareStarts;
-    for (let k = 0; k < n; k++) {
+    for (let k = 0; k < starts.size; k++) {
       this.#running++;
       this.#executor.start(starts.at(k) as AtomJob);
     }
     starts.clear();
-    this.#spareStarts = starts;
   }
 
   #emit(entry: { event: string; payload: unknown }): void {
@@ -615,12 +608,10 @@ export class Machine {
     const rt = this.#rt;
     const d = rt.detail(i);
     const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), d.meta.retryAt);
-    if (d.kind === 'retry') {
-      const results: readonly StoredAttempt[] = Object.freeze([...(d.results as StoredAttempt[]), Object.freeze({ value, failures: Object.freeze({}) })]);
-      rt.put(i, recordWith(d, 'SUCCESS', d.intention, results, null, d.revertResults, d.revertFailure, meta), rt.listens('atom') ? { result: value } : undefined);
-    } else {
-      rt.put(i, recordWith(d, 'SUCCESS', d.intention, value, null, d.revertResults, d.revertFailure, meta), rt.listens('atom') ? { result: value } : undefined);
-    }
+    // A retry's results are its history of attempts; a task's, what execute returned.
+    const results =
+      d.kind === 'retry' ? Object.freeze([...(d.results as StoredAttempt[]), Object.freeze({ value, failures: Object.freeze({}) })]) : value;
+    rt.put(i, recordWith(d, 'SUCCESS', d.intention, results, null, d.revertResults, d.revertFailure, meta), rt.listens('atom') ? { result: value } : undefined);
     if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
 
