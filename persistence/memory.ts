@@ -165,7 +165,7 @@ export class MemoryBackend implements Backend {
       const ae = entries[k];
       entries[k] = undefined;
       if (ae === undefined) this.#putAtom(fe, a); // new (or twice in this commit)
-      else ae.detail = ae.detail.createdAt === a.createdAt ? a : updateAtom(a, { createdAt: ae.detail.createdAt });
+      else replaceAtom(ae, a);
     }
   }
 
@@ -224,7 +224,7 @@ export class MemoryBackend implements Backend {
   #putAtom(fe: FlowEntry, a: AtomDetail): void {
     const ae = this.#atoms.get(a.uuid);
     if (ae === undefined) this.#insertAtom(fe, a);
-    else ae.detail = ae.detail.createdAt === a.createdAt ? a : updateAtom(a, { createdAt: ae.detail.createdAt });
+    else replaceAtom(ae, a);
   }
 
   #insertAtom(fe: FlowEntry, a: AtomDetail): void {
@@ -249,6 +249,11 @@ export class MemoryBackend implements Backend {
     }
     return Object.freeze({ ...entry.book, flowDetails });
   }
+}
+
+/** Stores `a` over the entry's record, keeping the first stored `createdAt`. */
+function replaceAtom(ae: AtomEntry, a: AtomDetail): void {
+  ae.detail = ae.detail.createdAt === a.createdAt ? a : updateAtom(a, { createdAt: ae.detail.createdAt });
 }
 
 function atomsOf(fe: FlowEntry): AtomDetail[] {
