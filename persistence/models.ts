@@ -253,7 +253,8 @@ export interface AtomDetailJSON {
   updatedAt: number | null;
 }
 
-function checkFormat(kind: string, data: { format?: unknown }): void {
+/** Refuses a stored record of another format than this version reads. */
+export function checkFormat(kind: string, data: { format?: unknown }): void {
   if (data.format !== MODEL_FORMAT) {
     throw new InvariantViolation(`cannot read a ${kind} record of format ${String(data.format)}; this version reads format ${MODEL_FORMAT}`, {
       option: 'format',

@@ -15,15 +15,13 @@ import { InvariantViolation } from '../lib/errors.js';
 import { Failure, type FailureData } from '../lib/failure.js';
 import type { AtomKind, AtomState, FlowState, Intention } from '../lib/states.js';
 import {
-  MODEL_FORMAT,
-  atomDetailFromJSON,
   atomRecord,
+  checkFormat,
   flowDetailFromJSON,
   resultsFromJSON,
   logBookFromJSON,
   resultsToJSON,
   type AtomDetail,
-  type AtomDetailJSON,
   type AtomMeta,
   type FlowDetail,
   type LogBook,
@@ -98,9 +96,14 @@ const FLOW_COLS = 'uuid, parent_uuid, format, name, state, meta, created_at, upd
 const ATOM_COLS =
   'uuid, parent_uuid, format, name, kind, version, state, intention, results, failure, revert_results, revert_failure, meta, created_at, updated_at';
 
-/** The columns `atomFromRaw` reads, in its order (one flow's atoms: no parent column). */
+/**
+ * The columns every atom read selects, in `atomFromRaw`'s order (rows come as arrays); reads
+ * spanning several flows add the parent uuid after them (at ATOM_PARENT).
+ */
 const ATOM_RAW_COLS =
   'uuid, format, name, kind, version, state, intention, results, failure, revert_results, revert_failure, meta, created_at, updated_at';
+
+export const ATOM_PARENT = 14;
 
 /** Upserts keep `seq` and `created_at` (first store); a row owned by another parent is left alone (0 changes). */
 export const SQL = {
@@ -132,9 +135,9 @@ export const SQL = {
   allFlows: `SELECT ${FLOW_COLS} FROM flowdetails ORDER BY created_at, seq`,
   atomParent: 'SELECT parent_uuid FROM atomdetails WHERE uuid = ?',
   atomsOfFlow: `SELECT ${ATOM_RAW_COLS} FROM atomdetails WHERE parent_uuid = ? ORDER BY seq`,
-  atomsOfBook: `SELECT ${ATOM_COLS.replace(/(\w+)/g, 'a.$1')} FROM atomdetails a JOIN flowdetails f ON a.parent_uuid = f.uuid
+  atomsOfBook: `SELECT ${ATOM_RAW_COLS.replace(/(\w+)/g, 'a.$1')}, a.parent_uuid FROM atomdetails a JOIN flowdetails f ON a.parent_uuid = f.uuid
     WHERE f.parent_uuid = ? ORDER BY a.seq`,
-  allAtoms: `SELECT ${ATOM_COLS} FROM atomdetails ORDER BY seq`,
+  allAtoms: `SELECT ${ATOM_RAW_COLS}, parent_uuid FROM atomdetails ORDER BY seq`,
   clear: 'DELETE FROM atomdetails; DELETE FROM flowdetails; DELETE FROM logbooks;',
 } as const;
 
@@ -154,16 +157,6 @@ export interface FlowRow extends BookRow {
   state: string | null;
 }
 
-export interface AtomRow extends FlowRow {
-  kind: string;
-  version: string;
-  state: string;
-  intention: string;
-  results: string | null;
-  failure: string | null;
-  revert_results: string | null;
-  revert_failure: string | null;
-}
 
 export type Params = Array<string | number | null>;
 
@@ -264,35 +257,9 @@ export function flowFromRow(r: FlowRow): FlowDetail {
   });
 }
 
-export function atomFromRow(r: AtomRow): AtomDetail {
-  const data: AtomDetailJSON = {
-    format: r.format,
-    uuid: r.uuid,
-    name: r.name,
-    kind: r.kind as AtomKind,
-    version: r.version,
-    state: r.state as AtomState,
-    intention: r.intention as Intention,
-    failure: r.failure === null ? null : (JSON.parse(r.failure) as FailureData),
-    revertFailure: r.revert_failure === null ? null : (JSON.parse(r.revert_failure) as FailureData),
-    meta: JSON.parse(r.meta) as Record<string, unknown>,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-  const results = parse(r.results);
-  if (results !== undefined) data.results = results;
-  const revertResults = parse(r.revert_results);
-  if (revertResults !== undefined) data.revertResults = revertResults;
-  return atomDetailFromJSON(data);
-}
-
-/**
- * An atom record from a raw row of `SQL.atomsOfFlow` (an array in ATOM_RAW_COLS order): the same
- * record `atomFromRow` makes, built directly (a resume reads every atom of the flow this way).
- */
+/** An atom record from a raw row (an array in ATOM_RAW_COLS order; a resume reads every atom of its flow). */
 export function atomFromRaw(r: readonly unknown[]): AtomDetail {
-  const format = r[1] as number;
-  if (format !== MODEL_FORMAT) return atomFromRow(rawToRow(r));
+  checkFormat('atom detail', { format: r[1] });
   const kind = r[3] as AtomKind;
   const results = r[7] as string | null;
   const failure = r[8] as string | null;
@@ -306,19 +273,14 @@ export function atomFromRaw(r: readonly unknown[]): AtomDetail {
     r[4] as string,
     r[5] as AtomState,
     r[6] as Intention,
-    kind === 'task' ? (results === null ? undefined : JSON.parse(results)) : resultsFromJSON(kind, parse(results)),
+    resultsFromJSON(kind, parse(results)),
     failure === null ? null : Failure.fromJSON(JSON.parse(failure) as FailureData),
-    revertResults === null ? undefined : JSON.parse(revertResults),
+    parse(revertResults),
     revertFailure === null ? null : Failure.fromJSON(JSON.parse(revertFailure) as FailureData),
     Object.freeze(meta ?? {}),
     r[12] as number,
     (r[13] as number | null) ?? null,
   );
-}
-
-function rawToRow(r: readonly unknown[]): AtomRow {
-  const cols = ATOM_RAW_COLS.split(', ');
-  return Object.fromEntries(cols.map((c, k) => [c, r[k]])) as unknown as AtomRow;
 }
 
 /** Frozen copies of `book`/`flow` holding the given contents. */

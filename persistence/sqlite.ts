@@ -26,8 +26,8 @@ import {
   MIGRATIONS,
   SCHEMA_APP,
   SQL,
+  ATOM_PARENT,
   atomFromRaw,
-  atomFromRow,
   atomParams,
   atomUpdateParams,
   bookFromRow,
@@ -37,7 +37,6 @@ import {
   flowUpdateParams,
   withAtoms,
   withFlows,
-  type AtomRow,
   type BookRow,
   type FlowRow,
   type Params,
@@ -47,6 +46,9 @@ import { describeSqliteCode, resolveSqliteOptions, type Durability, type Locking
 const log = createDebug('atomflow:persistence');
 
 type Statements = { readonly [K in Exclude<keyof typeof SQL, 'clear'>]: Database.Statement };
+
+/** Statements answering rows as arrays (the atom reads, see `atomFromRaw`). */
+const RAW: ReadonlySet<string> = new Set(['atomsOfFlow', 'atomsOfBook', 'allAtoms']);
 
 /** Statements answering one value (or undefined) rather than a row. */
 const PLUCKED: ReadonlySet<string> = new Set(['bookExists', 'flowParent', 'atomParent']);
@@ -99,7 +101,7 @@ export class SqliteBackend implements Backend {
       for (const [name, sql] of Object.entries(SQL)) {
         if (name === 'clear') continue;
         const statement = db.prepare(sql);
-        st[name] = PLUCKED.has(name) ? statement.pluck() : name === 'atomsOfFlow' ? statement.raw(true) : statement;
+        st[name] = PLUCKED.has(name) ? statement.pluck() : RAW.has(name) ? statement.raw(true) : statement;
       }
       this.#st = st as Statements;
       this.#tx = db.transaction((fn: () => unknown) => fn());
@@ -131,7 +133,7 @@ export class SqliteBackend implements Backend {
       const book = bookFromRow(row);
       if (options?.lazy === true) return book;
       const flows = this.#st.flowsOfBook.all(uuid) as FlowRow[];
-      return withFlows(book, assemble(flows, this.#st.atomsOfBook.all(uuid) as AtomRow[]));
+      return withFlows(book, assemble(flows, this.#st.atomsOfBook.all(uuid) as unknown[][]));
     });
   }
 
@@ -139,7 +141,7 @@ export class SqliteBackend implements Backend {
     return this.#read('get logbooks', () => {
       const books = (this.#st.books.all() as BookRow[]).map(bookFromRow);
       if (options?.lazy !== false) return books;
-      const flows = assemble(this.#st.allFlows.all() as FlowRow[], this.#st.allAtoms.all() as AtomRow[], true);
+      const flows = assemble(this.#st.allFlows.all() as FlowRow[], this.#st.allAtoms.all() as unknown[][], true);
       const byBook = new Map<string, FlowDetail[]>();
       for (const { parent, flow } of flows) {
         const list = byBook.get(parent);
@@ -376,14 +378,15 @@ export class SqliteBackend implements Backend {
 }
 
 /** Groups atom rows under their flows (flow order kept). With `withParent`, each flow comes with its book uuid. */
-function assemble(flows: FlowRow[], atoms: AtomRow[]): FlowDetail[];
-function assemble(flows: FlowRow[], atoms: AtomRow[], withParent: true): Array<{ parent: string; flow: FlowDetail }>;
-function assemble(flows: FlowRow[], atoms: AtomRow[], withParent?: true): FlowDetail[] | Array<{ parent: string; flow: FlowDetail }> {
+function assemble(flows: FlowRow[], atoms: unknown[][]): FlowDetail[];
+function assemble(flows: FlowRow[], atoms: unknown[][], withParent: true): Array<{ parent: string; flow: FlowDetail }>;
+function assemble(flows: FlowRow[], atoms: unknown[][], withParent?: true): FlowDetail[] | Array<{ parent: string; flow: FlowDetail }> {
   const byFlow = new Map<string, AtomDetail[]>();
   for (const r of atoms) {
-    const list = byFlow.get(r.parent_uuid);
-    if (list === undefined) byFlow.set(r.parent_uuid, [atomFromRow(r)]);
-    else list.push(atomFromRow(r));
+    const parent = r[ATOM_PARENT] as string;
+    const list = byFlow.get(parent);
+    if (list === undefined) byFlow.set(parent, [atomFromRaw(r)]);
+    else list.push(atomFromRaw(r));
   }
   const out = flows.map((r) => ({ parent: r.parent_uuid, flow: withAtoms(flowFromRow(r), byFlow.get(r.uuid) ?? []) }));
   return withParent ? out : out.map((x) => x.flow);

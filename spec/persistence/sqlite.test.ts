@@ -330,6 +330,21 @@ describe('SqliteBackend: driver errors become StorageFailure', () => {
 });
 
 describe('SqliteBackend: atomicity and columns', () => {
+  test('an atom row of another format is refused by every read, naming the format', async () => {
+    const file = fresh();
+    const b = new SqliteBackend(file);
+    const { book, flow } = await seeded(b, [task('a')]);
+    const db = new Database(file);
+    db.prepare('UPDATE atomdetails SET format = 99').run();
+    db.close();
+    const refused = (err: unknown): boolean => err instanceof InvariantViolation && err.option === 'format' && /format 99/.test(err.message);
+    await assert.rejects(b.getFlowDetail(flow.uuid), refused);
+    await assert.rejects(b.getAtomDetails(flow.uuid), refused);
+    await assert.rejects(b.getLogBook(book.uuid), refused);
+    await assert.rejects(b.getLogBooks({ lazy: false }), refused);
+    await b.close();
+  });
+
   test('a commit whose atom cannot be serialised (BigInt) writes nothing', async () => {
     const db = new Database(fresh());
     const b = new SqliteBackend(db);
