@@ -125,8 +125,8 @@ export function check(ok: boolean, what: string): void {
 /**
  * The protocol, steady state as in a service that runs flows all day: untimed warm-up runs at
  * min(n, 20,000), at least WARM_RUNS and at least WARM_ATOMS atoms in all (V8 needs some 50,000
- * atoms through the engine before its code is fully compiled), then the median of TIMED_RUNS timed runs for n <= 20,000, a single run above. One full GC runs
- * before the warm-up, none between runs: a forced full GC drops V8's type feedback and the next run
+ * atoms through the engine before its code is fully compiled), then the median of TIMED_RUNS
+ * timed runs for n <= 20,000, a single run above. One full GC runs before the warm-up, none between runs: a forced full GC drops V8's type feedback and the next run
  * re-learns it (measured 2-3x slower), which no real process does; the GCs a run causes itself are
  * inside its time. The first warm-up run is reported too (`cold_us_per_atom`, when at the same n).
  */
