@@ -18,7 +18,11 @@ export type ErrorCode =
   | 'STORAGE_FAILURE'
   | 'INVALID_STATE_TRANSITION'
   | 'ENGINE_LOCKED'
-  | 'INCOMPATIBLE_VERSION';
+  | 'INCOMPATIBLE_VERSION'
+  | 'FLOW_CLAIMED'
+  | 'CLAIM_LOST'
+  | 'INVALID_SCHEDULE'
+  | 'ATOM_TIMEOUT';
 
 export class AtomflowError extends Error {
   readonly code: ErrorCode = 'ATOMFLOW_ERROR';
@@ -164,5 +168,62 @@ export class IncompatibleVersion extends AtomflowError {
     this.atom = atom;
     this.stored = stored;
     this.current = current;
+  }
+}
+
+/** `run()`/`resume()` of a flow detail that another live owner holds; raised before any atom runs. */
+export class FlowClaimed extends AtomflowError {
+  override readonly code = 'FLOW_CLAIMED';
+  readonly flowUuid: string;
+  /** The holder's owner id. */
+  readonly owner: string;
+  /** When the holder's lease runs out (unless renewed). */
+  readonly leaseUntil: Date;
+  constructor(flowUuid: string, owner: string, leaseUntil: Date) {
+    super(`flow detail '${flowUuid}' is owned by '${owner}' until ${leaseUntil.toISOString()}; it is not run twice at once`);
+    this.flowUuid = flowUuid;
+    this.owner = owner;
+    this.leaseUntil = leaseUntil;
+  }
+}
+
+/**
+ * This owner's claim on a flow detail was taken over (its lease expired while it was paused,
+ * partitioned or too slow to renew): its commit wrote nothing and its run stops without reverting.
+ */
+export class ClaimLost extends AtomflowError {
+  override readonly code = 'CLAIM_LOST';
+  readonly flowUuid: string;
+  readonly owner: string | undefined;
+  constructor(flowUuid: string, owner?: string, detail?: string) {
+    super(
+      `flow detail '${flowUuid}': the claim${owner === undefined ? '' : ` of '${owner}'`} was lost${detail ? ` (${detail})` : ''}; nothing more is written by this run`,
+    );
+    this.flowUuid = flowUuid;
+    this.owner = owner;
+  }
+}
+
+/** A schedule specification that cannot be used (bad cron, unknown field, bad timezone...). */
+export class InvalidSchedule extends AtomflowError {
+  override readonly code = 'INVALID_SCHEDULE';
+  readonly schedule: string;
+  constructor(schedule: string, message: string, options?: { cause?: unknown }) {
+    super(`schedule '${schedule}': ${message}`, options);
+    this.schedule = schedule;
+  }
+}
+
+/** An atom ran past its `timeoutMs`: its signal was aborted and it failed with this. */
+export class AtomTimeout extends AtomflowError {
+  override readonly code = 'ATOM_TIMEOUT';
+  readonly atom: string;
+  readonly timeoutMs: number;
+  readonly action: 'execute' | 'revert';
+  constructor(atom: string, timeoutMs: number, action: 'execute' | 'revert' = 'execute') {
+    super(`atom '${atom}' did not finish its ${action} within ${timeoutMs} ms`);
+    this.atom = atom;
+    this.timeoutMs = timeoutMs;
+    this.action = action;
   }
 }

@@ -30,6 +30,10 @@ export {
   InvalidStateTransition,
   EngineLocked,
   IncompatibleVersion,
+  FlowClaimed,
+  ClaimLost,
+  InvalidSchedule,
+  AtomTimeout,
   type ErrorCode,
 } from './errors.js';
 export { AtomState, FlowState, EngineState, Intention, Decision, Depth, type AtomKind, type TerminalEngineState } from './states.js';

@@ -87,6 +87,16 @@ CREATE TABLE atomdetails (
 );
 CREATE INDEX atomdetails_parent ON atomdetails(parent_uuid, seq);
 `,
+  // 2: run ownership (who holds a flow detail, until when, and its fencing token) and listing
+  // flow details by state without reading their atoms.
+  `
+ALTER TABLE flowdetails ADD COLUMN owner TEXT;
+ALTER TABLE flowdetails ADD COLUMN owner_host TEXT;
+ALTER TABLE flowdetails ADD COLUMN owner_pid INTEGER;
+ALTER TABLE flowdetails ADD COLUMN lease_until INTEGER;
+ALTER TABLE flowdetails ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX flowdetails_state ON flowdetails(state, seq);
+`,
 ]);
 
 // ---- SQL ----------------------------------------------------------------------------------
