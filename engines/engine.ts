@@ -137,6 +137,7 @@ export class Engine {
         signal: options.signal,
         clock: o.clock,
         random: o.random,
+        timeoutMs: o.timeoutMs,
       });
       return this.#machine;
     } catch (e) {

@@ -2,12 +2,16 @@
  * Engine options: one typed object, validated once into a frozen internal form. Unknown keys and
  * bad values are refused with an `InvariantViolation` naming the option.
  */
+import { MAX_TIMEOUT_MS } from '../lib/atom.js';
 import { InvariantViolation } from '../lib/errors.js';
 import type { Backend } from '../persistence/backend.js';
 import type { FlowDetail, IdGenerator, LogBook } from '../persistence/models.js';
 import { systemClock, type Clock } from './runtime/clock.js';
 
 export type EngineKind = 'serial' | 'parallel' | 'worker';
+
+/** Where the parallel engine runs atoms: in this thread (default) or in a pool of worker threads. */
+export type ExecutorKind = 'in-process' | 'threads';
 
 export interface LoadOptions {
   /** 'serial' (default), 'parallel' or 'worker'; defaults to `process.env.ATOMFLOW_ENGINE`, else 'serial'. */
@@ -16,8 +20,12 @@ export interface LoadOptions {
   store?: Readonly<Record<string, unknown>>;
   /** Where the run is persisted (default: a new in-memory backend). */
   backend?: Backend;
-  /** Parallel engine: atoms running at once (default 8). */
+  /** Parallel engine: atoms running at once (default 8; with `executor: 'threads'`, the threads of the pool). */
   maxWorkers?: number;
+  /** Parallel engine: 'in-process' (default) or 'threads' (atoms declared importable run in worker threads). */
+  executor?: ExecutorKind;
+  /** The timeout (ms) of every atom that sets no `timeoutMs` of its own (default: none). */
+  timeoutMs?: number;
   /** 'revert' (default) reverts on failure; 'halt' (TaskFlow's never_resolve) stops un-reverted. */
   onFailure?: 'revert' | 'halt';
   /** 'subflow' (default) or 'defer-to-parent' (TaskFlow's defer_reverts). */
@@ -41,6 +49,8 @@ export interface ResolvedOptions {
   readonly store: Readonly<Record<string, unknown>> | undefined;
   readonly backend: Backend | undefined;
   readonly maxWorkers: number;
+  readonly executor: ExecutorKind;
+  readonly timeoutMs: number | undefined;
   readonly onFailure: 'revert' | 'halt';
   readonly revertScope: 'subflow' | 'defer-to-parent';
   readonly book: LogBook | string | undefined;
@@ -51,7 +61,7 @@ export interface ResolvedOptions {
   readonly ids: IdGenerator | undefined;
 }
 
-const KEYS = new Set(['engine', 'store', 'backend', 'maxWorkers', 'onFailure', 'revertScope', 'book', 'flowDetail', 'meta', 'clock', 'random', 'ids']);
+const KEYS = new Set(['engine', 'store', 'backend', 'maxWorkers', 'executor', 'timeoutMs', 'onFailure', 'revertScope', 'book', 'flowDetail', 'meta', 'clock', 'random', 'ids']);
 
 function fail(option: string, what: string): InvariantViolation {
   return new InvariantViolation(`engine option '${option}' ${what}`, { option });
@@ -76,6 +86,13 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
   }
   const maxWorkers = options.maxWorkers ?? 8;
   if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw fail('maxWorkers', `must be an integer >= 1, not ${JSON.stringify(maxWorkers)}`);
+  const executor = options.executor ?? 'in-process';
+  if (executor !== 'in-process' && executor !== 'threads') throw fail('executor', `must be 'in-process' or 'threads', not ${JSON.stringify(executor)}`);
+  if (executor === 'threads' && engine !== 'parallel') throw fail('executor', `'threads' needs engine: 'parallel' (not '${engine}')`);
+  const timeoutMs = options.timeoutMs;
+  if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS)) {
+    throw fail('timeoutMs', `must be a number of milliseconds > 0 and <= ${MAX_TIMEOUT_MS}, not ${JSON.stringify(timeoutMs)}`);
+  }
   const onFailure = options.onFailure ?? 'revert';
   if (onFailure !== 'revert' && onFailure !== 'halt') throw fail('onFailure', `must be 'revert' or 'halt', not ${JSON.stringify(onFailure)}`);
   const revertScope = options.revertScope ?? 'subflow';
@@ -96,6 +113,8 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     store: options.store,
     backend: options.backend,
     maxWorkers,
+    executor,
+    timeoutMs,
     onFailure,
     revertScope,
     book: options.book,

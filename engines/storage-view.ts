@@ -6,7 +6,7 @@ import { InvariantViolation } from '../lib/errors.js';
 import type { Failure } from '../lib/failure.js';
 import type { History } from '../lib/retry.js';
 import type { AtomState, FlowState, Intention } from '../lib/states.js';
-import type { AtomDetail } from '../persistence/models.js';
+import type { AtomDetail, ExecutionInfo } from '../persistence/models.js';
 import type { Storage } from './runtime/storage.js';
 
 export class EngineStorage {
@@ -62,6 +62,10 @@ export class EngineStorage {
   }
   getProgress(atomName: string): number {
     return this.#s().getProgress(atomName);
+  }
+  /** Where and when the atom's latest execute and revert ran (see `ExecutionRecord`); `{}` before it first ran. */
+  getExecutionInfo(atomName: string): ExecutionInfo {
+    return this.#s().getExecutionInfo(atomName);
   }
   /** Adds flow-level values (persisted with the run); `transient` ones live in this engine only. */
   inject(values: Readonly<Record<string, unknown>>, options: { transient?: boolean } = {}): void {

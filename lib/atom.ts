@@ -31,6 +31,11 @@ export interface AtomOptions {
   revertRequires?: readonly string[];
   revertRebind?: readonly string[] | Readonly<Record<string, string>>;
   version?: string | number;
+  /**
+   * How long one execute or revert may take (ms): then its `ctx.signal` aborts and it fails with
+   * `AtomTimeout` (retries and reverts apply as for any failure); a later result is ignored.
+   */
+  timeoutMs?: number;
 }
 
 export interface AtomContext {
@@ -60,6 +65,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'revertRequires',
   'revertRebind',
   'version',
+  'timeoutMs',
 ]);
 
 function isStringList(v: unknown): v is readonly string[] {
@@ -76,6 +82,8 @@ function bad(subject: string, option: string, what: string): InvariantViolation 
 }
 
 const NONE: readonly never[] = Object.freeze([]);
+/** The longest timeout a timer can hold (setTimeout's limit, about 24.8 days). */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
 const NO_INJECT: Readonly<Record<string, unknown>> = Object.freeze({});
 const PROVIDES_NONE: ProvidesSpec = Object.freeze({ kind: 'none' });
 
@@ -186,6 +194,8 @@ export abstract class Atom {
   readonly requires: readonly string[];
   /** Stored names used only if something provides them. */
   readonly optional: readonly string[];
+  /** How long one execute or revert may take, in ms (undefined: the engine's default, if any). */
+  readonly timeoutMs: number | undefined;
 
   protected constructor(options: AtomOptions = {}, fallbackName?: string, extraOptionKeys: readonly string[] = []) {
     if (typeof options !== 'object' || options === null) {
@@ -206,6 +216,11 @@ export abstract class Atom {
     const priority = options.priority ?? 0;
     if (typeof priority !== 'number' || !Number.isFinite(priority)) throw bad(subject, 'priority', 'must be a finite number');
     this.priority = priority;
+    const timeoutMs = options.timeoutMs;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS)) {
+      throw bad(subject, 'timeoutMs', `must be a number of milliseconds > 0 and <= ${MAX_TIMEOUT_MS}, not ${JSON.stringify(timeoutMs)}`);
+    }
+    this.timeoutMs = timeoutMs;
     this.provides = parseProvides(subject, options.provides ?? statics.provides);
     const p = this.provides;
     this.provided = p.kind === 'whole' ? Object.freeze([p.name]) : p.kind === 'each' ? p.names : NONE;

@@ -33,14 +33,174 @@ export const newId: IdGenerator = () => {
   return id;
 };
 
-/** Where and when an atom's execute / revert ran (the TaPS `ExecutionInfo` idea). */
+/**
+ * Where and when one execute or revert ran (the TaPS `ExecutionInfo` idea). Times are epoch
+ * milliseconds (fractional: `performance.timeOrigin + performance.now()`), in this order:
+ *
+ *   submittedAt ≤ startedAt ≤ argsStartedAt ≤ argsEndedAt ≤ taskStartedAt ≤ taskEndedAt
+ *     ≤ resultStartedAt ≤ resultEndedAt ≤ endedAt ≤ receivedAt
+ *
+ * - submittedAt: the engine resolved the arguments and handed the job to its executor;
+ * - startedAt / endedAt: the executor's hold of the job, where it runs (a thread, a worker);
+ * - argsStartedAt..argsEndedAt: the arguments unpacked where it runs (deserialised on a thread or
+ *   worker; in process they are passed as they are, so the phase is empty);
+ * - taskStartedAt..taskEndedAt: the atom's own `execute`/`revert`, until its promise settled;
+ * - resultStartedAt..resultEndedAt: the outcome packed to travel back (serialised on a thread or
+ *   worker; empty in process);
+ * - receivedAt: the engine took the outcome in.
+ *
+ * A record written when the job starts (an atom in flight, or one a crash or a suspend left
+ * RUNNING) has only `submittedAt`; its other times are null until the outcome is received.
+ * `parents` are the atoms whose results the atom was given as arguments.
+ */
+export interface ExecutionRecord {
+  readonly hostname: string;
+  readonly pid: number;
+  /** The worker thread it ran on (`worker_threads.threadId`; 0 = the process's main thread). */
+  readonly threadId: number;
+  readonly submittedAt: number;
+  readonly startedAt: number | null;
+  readonly argsStartedAt: number | null;
+  readonly argsEndedAt: number | null;
+  readonly taskStartedAt: number | null;
+  readonly taskEndedAt: number | null;
+  readonly resultStartedAt: number | null;
+  readonly resultEndedAt: number | null;
+  readonly endedAt: number | null;
+  readonly receivedAt: number | null;
+  /** Whether it returned (false: it threw, timed out, or has no outcome yet). */
+  readonly success: boolean;
+  readonly parents: readonly string[];
+}
+
+/** An atom's latest execute and revert; `earlier` keeps the ones before a re-run (oldest first, at most EXECUTION_HISTORY). */
 export interface ExecutionInfo {
-  readonly hostname?: string;
-  readonly pid?: number;
-  readonly executeStartedAt?: number;
-  readonly executeEndedAt?: number;
-  readonly revertStartedAt?: number;
-  readonly revertEndedAt?: number;
+  readonly execute?: ExecutionRecord | undefined;
+  readonly revert?: ExecutionRecord | undefined;
+  readonly earlier?: readonly ExecutionAttempt[] | undefined;
+}
+
+/** One earlier execute (and its revert) of an atom that ran again (a retry, a resume). */
+export interface ExecutionAttempt {
+  readonly execute?: ExecutionRecord | undefined;
+  readonly revert?: ExecutionRecord | undefined;
+}
+
+/** How many earlier attempts `ExecutionInfo.earlier` keeps. */
+export const EXECUTION_HISTORY = 20;
+
+/** The one constructor of execution records (positional: one shape, for the hot path and for workers). */
+export function executionRecord(
+  hostname: string,
+  pid: number,
+  threadId: number,
+  submittedAt: number,
+  startedAt: number | null,
+  argsStartedAt: number | null,
+  argsEndedAt: number | null,
+  taskStartedAt: number | null,
+  taskEndedAt: number | null,
+  resultStartedAt: number | null,
+  resultEndedAt: number | null,
+  endedAt: number | null,
+  receivedAt: number | null,
+  success: boolean,
+  parents: readonly string[],
+): ExecutionRecord {
+  return {
+    hostname,
+    pid,
+    threadId,
+    submittedAt,
+    startedAt,
+    argsStartedAt,
+    argsEndedAt,
+    taskStartedAt,
+    taskEndedAt,
+    resultStartedAt,
+    resultEndedAt,
+    endedAt,
+    receivedAt,
+    success,
+    parents,
+  };
+}
+
+/** The one constructor of execution info (positional, one shape). */
+export function executionInfo(
+  execute: ExecutionRecord | undefined,
+  revert: ExecutionRecord | undefined,
+  earlier: readonly ExecutionAttempt[] | undefined,
+): ExecutionInfo {
+  return { execute, revert, earlier };
+}
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+function recordFromJSON(v: unknown): ExecutionRecord | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  const submittedAt = num(r.submittedAt);
+  if (submittedAt === null) return undefined;
+  return executionRecord(
+    typeof r.hostname === 'string' ? r.hostname : '',
+    num(r.pid) ?? 0,
+    num(r.threadId) ?? 0,
+    submittedAt,
+    num(r.startedAt),
+    num(r.argsStartedAt),
+    num(r.argsEndedAt),
+    num(r.taskStartedAt),
+    num(r.taskEndedAt),
+    num(r.resultStartedAt),
+    num(r.resultEndedAt),
+    num(r.endedAt),
+    num(r.receivedAt),
+    r.success === true,
+    Array.isArray(r.parents) ? Object.freeze(r.parents.filter((p): p is string => typeof p === 'string')) : Object.freeze([]),
+  );
+}
+
+/** A record in the old stored shape (one start/end per action): every phase spans the whole call. */
+function legacyRecord(host: string, pid: number, start: unknown, end: unknown, success: boolean): ExecutionRecord | undefined {
+  const s = num(start);
+  if (s === null) return undefined;
+  const e = num(end);
+  return executionRecord(host, pid, 0, s, s, s, s, s, e, e, e, e, e, e !== null && success, Object.freeze([]));
+}
+
+/**
+ * Reads stored execution info: the current shape, or the one before it (`executeStartedAt`,
+ * `executeEndedAt`, `revertStartedAt`, `revertEndedAt` beside `hostname` and `pid`), which is
+ * converted. Anything else reads as undefined.
+ */
+export function executionInfoFromJSON(v: unknown): ExecutionInfo | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const x = v as Record<string, unknown>;
+  if ('executeStartedAt' in x || 'revertStartedAt' in x) {
+    const host = typeof x.hostname === 'string' ? x.hostname : '';
+    const pid = num(x.pid) ?? 0;
+    return executionInfo(
+      legacyRecord(host, pid, x.executeStartedAt, x.executeEndedAt, true),
+      legacyRecord(host, pid, x.revertStartedAt, x.revertEndedAt, true),
+      undefined,
+    );
+  }
+  const earlier = Array.isArray(x.earlier)
+    ? Object.freeze(
+        x.earlier
+          .filter((a): a is Record<string, unknown> => typeof a === 'object' && a !== null)
+          .map((a) => Object.freeze({ execute: recordFromJSON(a.execute), revert: recordFromJSON(a.revert) })),
+      )
+    : undefined;
+  return executionInfo(recordFromJSON(x.execute), recordFromJSON(x.revert), earlier);
+}
+
+/** Stored meta as the engine reads it: execution info in the current shape (see `executionInfoFromJSON`). */
+export function metaFromJSON(meta: Record<string, unknown> | null | undefined): AtomMeta {
+  if (meta === null || meta === undefined) return EMPTY_META;
+  if (meta.execution === undefined) return Object.freeze(meta);
+  return Object.freeze({ ...meta, execution: executionInfoFromJSON(meta.execution) });
 }
 
 /** An atom's meta: the engine's fields (present, maybe undefined, on records the engine wrote) and any others. */
@@ -316,7 +476,7 @@ export function atomDetailFromJSON(data: AtomDetailJSON): AtomDetail {
     data.failure ? Failure.fromJSON(data.failure) : null,
     data.revertResults,
     data.revertFailure ? Failure.fromJSON(data.revertFailure) : null,
-    Object.freeze({ ...(data.meta ?? {}) }),
+    metaFromJSON({ ...(data.meta ?? {}) }),
     data.createdAt,
     data.updatedAt ?? null,
   );

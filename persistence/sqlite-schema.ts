@@ -22,7 +22,7 @@ import {
   logBookFromJSON,
   resultsToJSON,
   type AtomDetail,
-  type AtomMeta,
+  metaFromJSON,
   type FlowDetail,
   type LogBook,
 } from './models.js';
@@ -275,7 +275,7 @@ export function atomFromRaw(r: readonly unknown[]): AtomDetail {
   const failure = r[8] as string | null;
   const revertResults = r[9] as string | null;
   const revertFailure = r[10] as string | null;
-  const meta = JSON.parse(r[11] as string) as AtomMeta | null;
+  const meta = JSON.parse(r[11] as string) as Record<string, unknown> | null;
   return atomRecord(
     r[0] as string,
     r[2] as string,
@@ -287,7 +287,7 @@ export function atomFromRaw(r: readonly unknown[]): AtomDetail {
     failure === null ? null : Failure.fromJSON(JSON.parse(failure) as FailureData),
     parse(revertResults),
     revertFailure === null ? null : Failure.fromJSON(JSON.parse(revertFailure) as FailureData),
-    Object.freeze(meta ?? {}),
+    metaFromJSON(meta),
     r[12] as number,
     (r[13] as number | null) ?? null,
   );

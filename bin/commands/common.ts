@@ -247,11 +247,11 @@ export function formatMs(ms: number | undefined): string {
   return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(2)}s`;
 }
 
-/** Execute and revert durations from what the engine stored in `meta.execution`. */
+/** Execute and revert durations (the atom's own call) from what the engine stored in `meta.execution`. */
 export function durations(d: AtomDetail): { executeMs: number | undefined; revertMs: number | undefined } {
   const x = d.meta.execution;
-  const span = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b >= a ? b - a : undefined);
-  return { executeMs: span(x?.executeStartedAt, x?.executeEndedAt), revertMs: span(x?.revertStartedAt, x?.revertEndedAt) };
+  const span = (a: number | null | undefined, b: number | null | undefined) => (typeof a === 'number' && typeof b === 'number' && b >= a ? b - a : undefined);
+  return { executeMs: span(x?.execute?.taskStartedAt, x?.execute?.taskEndedAt), revertMs: span(x?.revert?.taskStartedAt, x?.revert?.taskEndedAt) };
 }
 
 /** `Type: message` (one line). */

@@ -85,7 +85,8 @@ function summary(o: DriveOptions, display: LiveDisplay, state: FlowState, elapse
   const width = widest(fd.atomDetails, (d) => d.name.length, 8);
   const rows = fd.atomDetails.map((d) => {
     const { executeMs, revertMs } = durations(d);
-    const earlier = d.meta.execution?.pid !== undefined && d.meta.execution.pid !== process.pid && d.state !== 'PENDING';
+    const ranBy = d.meta.execution?.execute?.pid;
+    const earlier = ranBy !== undefined && ranBy !== process.pid && d.state !== 'PENDING';
     const value = d.state === 'REVERTED' ? d.revertResults : d.state === 'SUCCESS' ? d.results : undefined;
     const failure = d.revertFailure ?? d.failure;
     const note = failure !== null && d.state !== 'SUCCESS' && d.state !== 'PENDING' ? describeFailure(failure) : d.kind === 'retry' ? '' : brief(value, 60);

@@ -1,7 +1,7 @@
 /** `atomflow inspect <db>`: what a store holds — logbooks, flow details, atom details. */
 import { AtomState, FlowState } from '../../lib/states.js';
 import type { Failure } from '../../lib/failure.js';
-import { resultsToJSON, type AtomDetail, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
+import { resultsToJSON, type AtomDetail, type ExecutionInfo, type ExecutionRecord, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
 import { EXIT, HELP, UsageError, widest, brief, describeFailure, durations, formatMs, input, openStore, parseCommand, positionals, type Command, type Io } from './common.js';
 
 const usage = `Usage: atomflow inspect <db> [options]
@@ -16,10 +16,21 @@ Options:
   --flow <uuid>          only this flow detail
   --state <STATE>        only flows in this state (${Object.values(FlowState).join(', ')}, or NONE: never run)
   --atom-state <STATE>   only atoms in this state (${Object.values(AtomState).join(', ')})
+  --execution            under each atom, where and when its execute and revert ran: host, pid,
+                         thread, the atoms it got results from, and each phase (queued, args,
+                         task, result, back) in ms
   --json                 one JSON document: { store, logbooks: [{ ..., flows: [{ ..., atoms }] }] }
+                         (each atom's 'execution' holds the full execution info)
   -h, --help             this help`;
 
-const OPTIONS = { ...HELP, flow: { type: 'string' }, state: { type: 'string' }, 'atom-state': { type: 'string' }, json: { type: 'boolean' } } as const;
+const OPTIONS = {
+  ...HELP,
+  flow: { type: 'string' },
+  state: { type: 'string' },
+  'atom-state': { type: 'string' },
+  json: { type: 'boolean' },
+  execution: { type: 'boolean' },
+} as const;
 
 export interface FailureView {
   readonly type: string;
@@ -46,6 +57,8 @@ export interface AtomView {
   readonly startedAt: string | null;
   readonly host: string | null;
   readonly pid: number | null;
+  /** Where and when its latest execute and revert ran (see ExecutionRecord), earlier attempts included. */
+  readonly execution: ExecutionInfo | null;
 }
 
 export interface FlowView {
@@ -93,9 +106,10 @@ function atomView(d: AtomDetail): AtomView {
     revertFailure: failureView(d.revertFailure),
     durationMs: executeMs ?? null,
     revertDurationMs: revertMs ?? null,
-    startedAt: iso(x?.executeStartedAt),
-    host: x?.hostname ?? null,
-    pid: x?.pid ?? null,
+    startedAt: iso(x?.execute?.startedAt ?? x?.execute?.submittedAt),
+    host: x?.execute?.hostname ?? null,
+    pid: x?.execute?.pid ?? null,
+    execution: x ?? null,
   };
 }
 
@@ -105,8 +119,11 @@ function flowSpan(fd: FlowDetail): number | null {
   let last = -Infinity;
   for (const d of fd.atomDetails) {
     const x = d.meta.execution;
-    for (const t of [x?.executeStartedAt, x?.revertStartedAt]) if (t !== undefined) first = Math.min(first, t);
-    for (const t of [x?.executeEndedAt, x?.revertEndedAt]) if (t !== undefined) last = Math.max(last, t);
+    for (const r of [x?.execute, x?.revert]) {
+      if (r === undefined) continue;
+      first = Math.min(first, r.startedAt ?? r.submittedAt);
+      if (typeof r.endedAt === 'number') last = Math.max(last, r.endedAt);
+    }
   }
   return last >= first ? last - first : null;
 }
@@ -147,7 +164,18 @@ function note(d: AtomDetail): string {
   return parts.join('; ');
 }
 
-function printHuman(io: Io, label: string, books: ReadonlyArray<{ book: LogBook; flows: FlowDetail[] }>, atomState: string | undefined): void {
+const ms = (a: number | null, b: number | null): string => (a === null || b === null ? '-' : (b - a).toFixed(3));
+
+/** One line about an execute or revert: where, from whom, and the phases (ms). */
+export function describeRecord(action: string, r: ExecutionRecord): string {
+  const where = `${r.hostname} pid ${r.pid}${r.threadId !== 0 ? ` thread ${r.threadId}` : ''}`;
+  const from = r.parents.length > 0 ? ` from [${r.parents.join(', ')}]` : '';
+  if (r.receivedAt === null) return `${action}: on ${where}${from}, submitted ${iso(r.submittedAt)}, no outcome received`;
+  const phases = `queued ${ms(r.submittedAt, r.startedAt)}, args ${ms(r.argsStartedAt, r.argsEndedAt)}, task ${ms(r.taskStartedAt, r.taskEndedAt)}, result ${ms(r.resultStartedAt, r.resultEndedAt)}, back ${ms(r.endedAt, r.receivedAt)}`;
+  return `${action}: ${r.success ? 'ok' : 'failed'} on ${where}${from}, started ${iso(r.startedAt)}; ${phases} ms`;
+}
+
+function printHuman(io: Io, label: string, books: ReadonlyArray<{ book: LogBook; flows: FlowDetail[] }>, atomState: string | undefined, execution: boolean): void {
   const out = (line = ''): void => void io.stdout.write(`${line}\n`);
   const flowCount = books.reduce((n, b) => n + b.flows.length, 0);
   out(`store ${label}: ${books.length} logbook${books.length === 1 ? '' : 's'}, ${flowCount} flow${flowCount === 1 ? '' : 's'}`);
@@ -167,6 +195,16 @@ function printHuman(io: Io, label: string, books: ReadonlyArray<{ book: LogBook;
       for (const d of atoms) {
         const { executeMs, revertMs } = durations(d);
         out(`    ${d.name.padEnd(w)}  ${d.kind.padEnd(5)}  ${d.state.padEnd(14)}  ${d.intention.padEnd(9)}  ${formatMs(executeMs).padStart(7)}  ${formatMs(revertMs).padStart(7)}  ${note(d)}`);
+        const x = d.meta.execution;
+        if (execution && x !== undefined) {
+          const pad = ' '.repeat(w + 6);
+          for (const [k, a] of (x.earlier ?? []).entries()) {
+            if (a.execute) out(`${pad}earlier #${k + 1} ${describeRecord('execute', a.execute)}`);
+            if (a.revert) out(`${pad}earlier #${k + 1} ${describeRecord('revert', a.revert)}`);
+          }
+          if (x.execute) out(`${pad}${describeRecord('execute', x.execute)}`);
+          if (x.revert) out(`${pad}${describeRecord('revert', x.revert)}`);
+        }
       }
     }
   }
@@ -210,7 +248,7 @@ async function run(args: string[], io: Io): Promise<number> {
       };
       io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
     } else {
-      printHuman(io, label, selected, atomState);
+      printHuman(io, label, selected, atomState, values.execution === true);
     }
     return EXIT.OK;
   } finally {

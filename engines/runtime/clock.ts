@@ -4,14 +4,18 @@
  */
 export interface Clock {
   now(): number;
-  /** Calls `fn` after `ms`; returns a function that cancels it. */
-  setTimer(ms: number, fn: () => void): () => void;
+  /**
+   * Calls `fn` after `ms`; returns a function that cancels it. `unref`: the timer alone does not
+   * keep the process alive (atom timeouts; a clock that has no such notion ignores it).
+   */
+  setTimer(ms: number, fn: () => void, unref?: boolean): () => void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer(ms, fn) {
+  setTimer(ms, fn, unref) {
     const t = setTimeout(fn, ms);
+    if (unref === true) t.unref();
     return () => clearTimeout(t);
   },
 };

@@ -4,11 +4,13 @@
  * each is made for every atom a run executes.
  */
 import type { Atom, AtomContext, RevertContext } from '../../lib/atom.js';
+import { AtomTimeout } from '../../lib/errors.js';
 import type { Failure } from '../../lib/failure.js';
 import { Retry, type History } from '../../lib/retry.js';
 import type { Task } from '../../lib/task.js';
 import type { AtomDetail } from '../../persistence/models.js';
-import type { Completion, Job } from '../executors/executor.js';
+import { HOST, PID, THREAD_ID, isThenable, type Completion, type Job } from '../executors/executor.js';
+import type { Clock } from './clock.js';
 import type { EventEntry, StartEntry } from './runtime.js';
 
 /** Where `ctx.progress(...)` reports go: the machine, keyed by atom index. */
@@ -50,9 +52,75 @@ export class RevertingContext extends ExecuteContext implements RevertContext {
 }
 
 /**
+ * The timeout of one job (made only for atoms that have one: none otherwise, so no cost). Its
+ * controller is the signal the atom sees; the run's signal aborts it too (for an execute). The
+ * timer is armed when the job really starts, unref'd, and cleared when the job settles.
+ */
+export class Deadline {
+  readonly ms: number;
+  readonly controller = new AbortController();
+  readonly #clock: Clock;
+  readonly #unlink: (() => void) | undefined;
+  #cancel: (() => void) | undefined;
+
+  constructor(ms: number, clock: Clock, runSignal: AbortSignal | undefined) {
+    this.ms = ms;
+    this.#clock = clock;
+    if (runSignal !== undefined) {
+      const controller = this.controller;
+      if (runSignal.aborted) controller.abort(runSignal.reason);
+      else {
+        const onAbort = (): void => controller.abort(runSignal.reason);
+        runSignal.addEventListener('abort', onAbort, { once: true });
+        this.#unlink = () => runSignal.removeEventListener('abort', onAbort);
+      }
+    }
+  }
+
+  /** `pending`, unless the timeout passes first: then AtomTimeout (and the atom's signal aborts); a later outcome is ignored. */
+  race(pending: PromiseLike<unknown>, atom: string, action: 'execute' | 'revert'): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      let done = false;
+      this.#cancel = this.#clock.setTimer(
+        this.ms,
+        () => {
+          if (done) return;
+          done = true;
+          const error = new AtomTimeout(atom, this.ms, action);
+          reject(error);
+          this.controller.abort(error);
+        },
+        true,
+      );
+      pending.then(
+        (v) => {
+          if (done) return;
+          done = true;
+          this.#cancel?.();
+          resolve(v);
+        },
+        (e: unknown) => {
+          if (done) return;
+          done = true;
+          this.#cancel?.();
+          reject(e);
+        },
+      );
+    });
+  }
+
+  /** Clears the timer and the link to the run's signal (the job has settled). */
+  dispose(): void {
+    this.#cancel?.();
+    this.#unlink?.();
+  }
+}
+
+/**
  * Calls the atom's `execute` or `revert` (a retry also gets its history first). One object per
  * start serves as the job, as its entry in the step's queue (with the events of the start and the
- * record to restore if it is called off) and, once settled, as its completion.
+ * record to restore if it is called off) and, once settled, as its completion. It also carries the
+ * execution stamps its executor fills in (all fields set in the constructor: one shape).
  */
 export class AtomJob implements Job, StartEntry, Completion {
   readonly kind = 'start' as const;
@@ -62,12 +130,37 @@ export class AtomJob implements Job, StartEntry, Completion {
   readonly #args: Record<string, unknown>;
   readonly #ctx: ExecuteContext;
   readonly #history: History | undefined;
+  readonly #deadline: Deadline | undefined;
   prev: AtomDetail;
   events: readonly EventEntry[] = NO_EVENTS;
   ok = false;
   value: unknown = undefined;
+  hostname = HOST;
+  pid = PID;
+  threadId = THREAD_ID;
+  readonly submittedAt: number;
+  readonly parents: readonly string[];
+  startedAt: number | null = null;
+  argsStartedAt: number | null = null;
+  argsEndedAt: number | null = null;
+  taskStartedAt: number | null = null;
+  taskEndedAt: number | null = null;
+  resultStartedAt: number | null = null;
+  resultEndedAt: number | null = null;
+  endedAt: number | null = null;
 
-  constructor(atom: number, action: 'execute' | 'revert', target: Atom, args: Record<string, unknown>, ctx: ExecuteContext, history: History | undefined, prev: AtomDetail) {
+  constructor(
+    atom: number,
+    action: 'execute' | 'revert',
+    target: Atom,
+    args: Record<string, unknown>,
+    ctx: ExecuteContext,
+    history: History | undefined,
+    prev: AtomDetail,
+    submittedAt: number,
+    parents: readonly string[],
+    deadline: Deadline | undefined,
+  ) {
     this.atom = atom;
     this.action = action;
     this.#target = target;
@@ -75,24 +168,48 @@ export class AtomJob implements Job, StartEntry, Completion {
     this.#ctx = ctx;
     this.#history = history;
     this.prev = prev;
+    this.submittedAt = submittedAt;
+    this.parents = parents;
+    this.#deadline = deadline;
   }
 
   get job(): Job {
     return this;
   }
 
+  /** The atom, its arguments and its context (for executors that run it elsewhere). */
+  get target(): Atom {
+    return this.#target;
+  }
+  get args(): Record<string, unknown> {
+    return this.#args;
+  }
+  get context(): ExecuteContext {
+    return this.#ctx;
+  }
+
   run(): unknown {
     const t = this.#target;
+    let v: unknown;
     if (t instanceof Retry) {
-      return this.action === 'execute' ? t.execute(this.#history!, this.#args, this.#ctx) : t.revert(this.#history!, this.#args, this.#ctx);
+      v = this.action === 'execute' ? t.execute(this.#history!, this.#args, this.#ctx) : t.revert(this.#history!, this.#args, this.#ctx);
+    } else {
+      const task = t as Task;
+      v = this.action === 'execute' ? task.execute(this.#args, this.#ctx) : task.revert(this.#args, this.#ctx as RevertingContext);
     }
-    const task = t as Task;
-    return this.action === 'execute' ? task.execute(this.#args, this.#ctx) : task.revert(this.#args, this.#ctx as RevertingContext);
+    // A synchronous atom cannot be timed out (it holds the thread until it returns).
+    return this.#deadline !== undefined && isThenable(v) ? this.#deadline.race(v, this.#ctx.name, this.action) : v;
+  }
+
+  /** `pending` (the outcome of this job run elsewhere) raced against the job's timeout, if it has one. */
+  guard(pending: PromiseLike<unknown>): PromiseLike<unknown> {
+    return this.#deadline === undefined ? pending : this.#deadline.race(pending, this.#ctx.name, this.action);
   }
 
   settle(ok: boolean, value: unknown): Completion {
     this.ok = ok;
     this.value = value;
+    this.#deadline?.dispose();
     return this;
   }
 }

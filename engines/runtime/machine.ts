@@ -5,19 +5,19 @@
  * committed together and its events emitted after the commit. Executors only run jobs.
  */
 import createDebug from 'debug';
-import { AtomflowError, InvalidStateTransition, StorageFailure, WrappedFailure } from '../../lib/errors.js';
+import { AtomTimeout, AtomflowError, InvalidStateTransition, StorageFailure, WrappedFailure } from '../../lib/errors.js';
 import { Failure } from '../../lib/failure.js';
 import { IdHeap } from '../../lib/heap.js';
 import { History, Retry } from '../../lib/retry.js';
 import { flowTransition, type EngineState, type FlowState } from '../../lib/states.js';
 import type { Task } from '../../lib/task.js';
 import { recordWith, type AtomDetail, type StoredAttempt } from '../../persistence/models.js';
-import type { Completion, Executor, Job, Post } from '../executors/executor.js';
+import { now, type Completion, type Executor, type Job, type Post } from '../executors/executor.js';
 import type { Clock } from './clock.js';
 import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
-import { AtomJob, ExecuteContext, RevertingContext } from './jobs.js';
+import { AtomJob, Deadline, ExecuteContext, RevertingContext } from './jobs.js';
 import { Batch } from './batch.js';
-import { execution, metaOf } from './meta.js';
+import { metaOf, received, submitted } from './meta.js';
 import type { EventEntry, Queued, Runtime, StartEntry } from './runtime.js';
 import { historyOf } from './storage.js';
 
@@ -29,6 +29,8 @@ export interface MachineOptions {
   readonly signal: AbortSignal | undefined;
   readonly clock: Clock;
   readonly random: () => number;
+  /** The timeout of atoms that set none (undefined: none). */
+  readonly timeoutMs: number | undefined;
 }
 
 /** What the loop may do next from each state (the machine's table). */
@@ -249,6 +251,7 @@ export class Machine {
     }
     this.#setFlowState(final);
     await this.#commit();
+    await this.#executor.close?.();
     log('flow %s ended %s', rt.storage.flow.name, final);
     return final;
   }
@@ -399,10 +402,13 @@ export class Machine {
       this.#retain(e);
       return;
     }
-    const ctx = new ExecuteContext(ca.name, this.#o.signal ?? NEVER, i, this.#progressSink);
+    const parents = rt.storage.parentsOfLast(i, 'execute');
+    const deadline = this.#deadline(ca.atom.timeoutMs, this.#o.signal);
+    const ctx = new ExecuteContext(ca.name, deadline !== undefined ? deadline.controller.signal : (this.#o.signal ?? NEVER), i, this.#progressSink);
     const d = rt.detail(i);
-    const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined, d);
-    const meta = metaOf(d.meta, 0, d.meta.progressDetails, execution(undefined, Date.now(), undefined, undefined, undefined), undefined);
+    const at = now();
+    const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined, d, at, parents, deadline);
+    const meta = metaOf(d.meta, 0, d.meta.progressDetails, submitted(d.meta.execution, 'execute', at, parents), undefined);
     this.#begin(i, job, recordWith(d, 'RUNNING', d.intention, d.results, d.failure, d.revertResults, d.revertFailure, meta));
   }
 
@@ -421,13 +427,23 @@ export class Machine {
       this.#retain(failure);
       return;
     }
-    // Reverts are shielded from the run's abort: their signal never aborts.
+    // Reverts are shielded from the run's abort: their signal aborts only on their own timeout.
+    const parents = rt.storage.parentsOfLast(i, 'revert');
+    const deadline = this.#deadline(ca.atom.timeoutMs, undefined);
     const isRetry = ca.kind === 'retry';
-    const ctx = new RevertingContext(ca.name, NEVER, i, this.#progressSink, isRetry ? undefined : (d.failure ?? d.results), this.#flowFailures());
-    const job = new AtomJob(i, 'revert', ca.atom, args, ctx, isRetry ? historyOf(d) : undefined, d);
+    const signal = deadline !== undefined ? deadline.controller.signal : NEVER;
+    const ctx = new RevertingContext(ca.name, signal, i, this.#progressSink, isRetry ? undefined : (d.failure ?? d.results), this.#flowFailures());
+    const at = now();
+    const job = new AtomJob(i, 'revert', ca.atom, args, ctx, isRetry ? historyOf(d) : undefined, d, at, parents, deadline);
     this.#rerevert.delete(i);
-    const meta = metaOf(d.meta, 0, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, Date.now(), undefined), d.meta.retryAt);
+    const meta = metaOf(d.meta, 0, d.meta.progressDetails, submitted(d.meta.execution, 'revert', at, parents), d.meta.retryAt);
     this.#begin(i, job, recordWith(d, 'REVERTING', d.intention, d.results, d.failure, d.revertResults, d.revertFailure, meta));
+  }
+
+  /** The timeout of a job (the atom's own, else the run's default); none when neither is set. */
+  #deadline(own: number | undefined, runSignal: AbortSignal | undefined): Deadline | undefined {
+    const ms = own ?? this.#o.timeoutMs;
+    return ms === undefined ? undefined : new Deadline(ms, this.#o.clock, runSignal);
   }
 
   #flowFailures(): Readonly<Record<string, Failure>> {
@@ -594,20 +610,22 @@ export class Machine {
   }
 
   #complete(c: Completion): void {
-    const i = c.job.atom;
+    const job = c.job;
+    const i = job.atom;
     this.#inflight[i] = 0;
     this.#running--;
-    if (c.job.action === 'execute') {
-      if (c.ok) this.#executed(i, c.value);
-      else this.#executeFailed(i, c.value);
-    } else if (c.ok) this.#reverted(i, c.value);
-    else this.#revertFailed(i, c.value);
+    const at = now();
+    if (job.action === 'execute') {
+      if (c.ok) this.#executed(i, c.value, job, at);
+      else this.#executeFailed(i, c.value, job, at);
+    } else if (c.ok) this.#reverted(i, c.value, job, at);
+    else this.#revertFailed(i, c.value, job, at);
   }
 
-  #executed(i: number, value: unknown): void {
+  #executed(i: number, value: unknown, job: Job, at: number): void {
     const rt = this.#rt;
     const d = rt.detail(i);
-    const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), d.meta.retryAt);
+    const meta = metaOf(d.meta, 1, d.meta.progressDetails, received(d.meta.execution, 'execute', job, at, true), d.meta.retryAt);
     // A retry's results are its history of attempts; a task's, what execute returned.
     const results =
       d.kind === 'retry' ? Object.freeze([...(d.results as StoredAttempt[]), Object.freeze({ value, failures: Object.freeze({}) })]) : value;
@@ -615,22 +633,29 @@ export class Machine {
     if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
 
+  /**
+   * Whether an execute error is an interruption, not a failure: the run's signal aborted it, or
+   * its timeout passed while the run was suspending (an atom that ignores its signal is then
+   * abandoned, not failed, so a suspend never waits longer than the atom's timeout).
+   */
   #interrupted(error: unknown): boolean {
+    if (error instanceof AtomTimeout) return this.#stop === 'suspend';
     const signal = this.#o.signal;
     if (!signal?.aborted) return false;
     return error === signal.reason || (error instanceof Error && error.name === 'AbortError');
   }
 
-  #executeFailed(i: number, error: unknown): void {
+  #executeFailed(i: number, error: unknown, job: Job, at: number): void {
     const rt = this.#rt;
+    const d = rt.detail(i);
     if (this.#interrupted(error)) {
       // Interrupted, not failed: it stays RUNNING (as after a crash) and runs again on resume.
-      log('atom %s interrupted by abort', rt.c.atoms[i]!.name);
+      log('atom %s interrupted (%s)', rt.c.atoms[i]!.name, error instanceof AtomTimeout ? 'timed out while suspending' : 'abort');
+      rt.write(i, { meta: metaOf(d.meta, d.meta.progress, d.meta.progressDetails, received(d.meta.execution, 'execute', job, at, false), d.meta.retryAt) });
       return;
     }
     const failure = Failure.from(error);
-    const d = rt.detail(i);
-    const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), d.meta.retryAt);
+    const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, received(d.meta.execution, 'execute', job, at, false), d.meta.retryAt);
     rt.write(i, { state: 'FAILURE', failure, results: d.kind === 'retry' ? d.results : undefined, meta }, { failure });
     this.#failures.set(d.name, failure);
     this.#failureSnapshot = undefined;
@@ -690,20 +715,20 @@ export class Machine {
     for (const [a, intention] of intentionsFor(strategy, this.#view, (r) => rt.downstream(r))) rt.setIntention(a, intention);
   }
 
-  #reverted(i: number, value: unknown): void {
+  #reverted(i: number, value: unknown, job: Job, at: number): void {
     const rt = this.#rt;
     const d = rt.detail(i);
-    const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), d.meta.retryAt);
+    const meta = metaOf(d.meta, 1, d.meta.progressDetails, received(d.meta.execution, 'revert', job, at, true), d.meta.retryAt);
     const results = d.kind === 'retry' ? Object.freeze([]) : d.results;
     rt.put(i, recordWith(d, 'REVERTED', d.intention, results, d.failure, value, null, meta), rt.listens('atom') ? { result: value } : undefined);
     if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
 
-  #revertFailed(i: number, error: unknown): void {
+  #revertFailed(i: number, error: unknown, job: Job, at: number): void {
     const rt = this.#rt;
     const failure = Failure.from(error);
     const d = rt.detail(i);
-    const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), d.meta.retryAt);
+    const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, received(d.meta.execution, 'revert', job, at, false), d.meta.retryAt);
     rt.write(i, { state: 'REVERT_FAILURE', revertFailure: failure, revertResults: undefined, meta }, { failure });
     this.#retain(failure);
   }

@@ -1,29 +1,68 @@
 /**
- * The meta the engine writes on atom records: progress and execution info (host, pid, start and
- * end of execute and revert), built with one fixed shape each so the hot path stays monomorphic.
+ * The meta the engine writes on atom records: progress and execution info (see `ExecutionRecord`
+ * in persistence/models.ts for what each time means), built with one fixed shape each so the hot
+ * path stays monomorphic.
  */
-import os from 'node:os';
-import type { AtomMeta, ExecutionInfo } from '../../persistence/models.js';
+import {
+  EXECUTION_HISTORY,
+  executionInfo,
+  executionRecord,
+  type AtomMeta,
+  type ExecutionAttempt,
+  type ExecutionInfo,
+  type ExecutionRecord,
+} from '../../persistence/models.js';
+import { HOST, PID, THREAD_ID, type ExecutionStamps } from '../executors/executor.js';
 
-const HOST = os.hostname();
-const PID = process.pid;
+/** `prev.earlier` with one more attempt at the end (at most EXECUTION_HISTORY kept). */
+function withEarlier(prev: ExecutionInfo, attempt: ExecutionAttempt): readonly ExecutionAttempt[] {
+  const list = prev.earlier === undefined ? [] : prev.earlier.slice(prev.earlier.length >= EXECUTION_HISTORY ? 1 : 0);
+  list.push(attempt);
+  return Object.freeze(list);
+}
 
-/** Execution info, always with the same fields (so the hot path stays monomorphic); undefined keeps `prev`'s. */
-export function execution(
-  prev: ExecutionInfo | undefined,
-  executeStartedAt: number | undefined,
-  executeEndedAt: number | undefined,
-  revertStartedAt: number | undefined,
-  revertEndedAt: number | undefined,
-): ExecutionInfo {
-  return {
-    hostname: HOST,
-    pid: PID,
-    executeStartedAt: executeStartedAt ?? prev?.executeStartedAt,
-    executeEndedAt: executeEndedAt ?? prev?.executeEndedAt,
-    revertStartedAt: revertStartedAt ?? prev?.revertStartedAt,
-    revertEndedAt: revertEndedAt ?? prev?.revertEndedAt,
-  } as ExecutionInfo;
+/**
+ * The info written when a job is handed to its executor: a record with only `submittedAt` (the
+ * rest arrives with the outcome). A re-run moves the previous execute (and its revert) to `earlier`.
+ */
+export function submitted(prev: ExecutionInfo | undefined, action: 'execute' | 'revert', at: number, parents: readonly string[]): ExecutionInfo {
+  const rec = executionRecord(HOST, PID, THREAD_ID, at, null, null, null, null, null, null, null, null, null, false, parents);
+  if (action === 'execute') {
+    if (prev === undefined) return executionInfo(rec, undefined, undefined);
+    if (prev.execute === undefined && prev.revert === undefined) return executionInfo(rec, undefined, prev.earlier);
+    return executionInfo(rec, undefined, withEarlier(prev, Object.freeze({ execute: prev.execute, revert: prev.revert })));
+  }
+  if (prev === undefined) return executionInfo(undefined, rec, undefined);
+  if (prev.revert === undefined) return executionInfo(prev.execute, rec, prev.earlier);
+  // Reverting again (after a revert failure): the failed revert goes to `earlier`.
+  return executionInfo(prev.execute, rec, withEarlier(prev, Object.freeze({ execute: undefined, revert: prev.revert })));
+}
+
+/** The complete record of a job whose outcome was just received. */
+export function receivedRecord(job: ExecutionStamps, receivedAt: number, success: boolean): ExecutionRecord {
+  return executionRecord(
+    job.hostname,
+    job.pid,
+    job.threadId,
+    job.submittedAt,
+    job.startedAt,
+    job.argsStartedAt,
+    job.argsEndedAt,
+    job.taskStartedAt,
+    job.taskEndedAt,
+    job.resultStartedAt,
+    job.resultEndedAt,
+    job.endedAt,
+    receivedAt,
+    success,
+    job.parents,
+  );
+}
+
+/** `prev` with the received record of `action` in place of its in-flight one. */
+export function received(prev: ExecutionInfo | undefined, action: 'execute' | 'revert', job: ExecutionStamps, receivedAt: number, success: boolean): ExecutionInfo {
+  const rec = receivedRecord(job, receivedAt, success);
+  return action === 'execute' ? executionInfo(rec, prev?.revert, prev?.earlier) : executionInfo(prev?.execute, rec, prev?.earlier);
 }
 
 /** Whether `meta` holds only the fields the engine writes (then it can be rebuilt in one shape). */

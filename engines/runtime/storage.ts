@@ -10,7 +10,7 @@ import { Failure } from '../../lib/failure.js';
 import { History } from '../../lib/retry.js';
 import type { AtomState, FlowState, Intention } from '../../lib/states.js';
 import { syncCommitOf, type Backend, type FlowChange } from '../../persistence/backend.js';
-import { updateFlow, type AtomDetail, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
+import { updateFlow, type AtomDetail, type ExecutionInfo, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
 import type { Compilation } from '../compiler/compile.js';
 import { Scopes } from '../compiler/scopes.js';
 import { IndexSet } from './batch.js';
@@ -140,24 +140,75 @@ export class Storage {
     return NO_VALUE;
   }
 
+  /** The atom the last `#resolve` took its value from (-1: inject or the engine store). */
+  #via = -1;
+
   /** Resolves one stored name for atom `i`: inject, then the engine store, then the nearest provider. */
   #resolve(i: number, stored: string): Maybe {
+    this.#via = -1;
     const inject = this.compilation.atoms[i]!.atom.inject;
     if (Object.hasOwn(inject, stored)) return inject[stored];
     const fromFlow = this.#flowValue(stored);
     if (fromFlow !== NO_VALUE) return fromFlow;
     for (const p of this.scopes.candidates(i, stored)) {
       const v = this.#extract(p, stored);
-      if (v !== NO_VALUE) return v;
+      if (v !== NO_VALUE) {
+        this.#via = p;
+        return v;
+      }
     }
     return NO_VALUE;
+  }
+
+  /** The distinct providers of the last `argsFor`, in argument order (a reused buffer). */
+  #from = new Int32Array(8);
+  #fromCount = 0;
+  /** Per atom and action (2i, 2i+1): the last parents list made, and the providers it was made of. */
+  readonly #parentNames: Array<readonly string[] | undefined> = [];
+  readonly #parentKeys: Array<Int32Array | undefined> = [];
+
+  #noteProvider(p: number): void {
+    if (p < 0) return;
+    const from = this.#from;
+    for (let k = 0; k < this.#fromCount; k++) if (from[k] === p) return;
+    if (this.#fromCount === from.length) {
+      const grown = new Int32Array(from.length * 2);
+      grown.set(from);
+      this.#from = grown;
+    }
+    this.#from[this.#fromCount++] = p;
+  }
+
+  /**
+   * The names of the atoms whose results the last `argsFor(i, ...)` used (execution info's
+   * `parents`). The list is kept per atom and action, so a re-run with the same providers makes none.
+   */
+  parentsOfLast(i: number, action: 'execute' | 'revert'): readonly string[] {
+    const m = this.#fromCount;
+    if (m === 0) return NO_PARENTS;
+    const slot = 2 * i + (action === 'execute' ? 0 : 1);
+    const key = this.#parentKeys[slot];
+    const from = this.#from;
+    if (key !== undefined && key.length === m) {
+      let same = true;
+      for (let k = 0; k < m && same; k++) same = key[k] === from[k];
+      if (same) return this.#parentNames[slot]!;
+    }
+    const names: string[] = new Array(m);
+    for (let k = 0; k < m; k++) names[k] = this.compilation.atoms[from[k]!]!.name;
+    const frozen = Object.freeze(names);
+    this.#parentKeys[slot] = from.slice(0, m);
+    this.#parentNames[slot] = frozen;
+    return frozen;
   }
 
   /** The argument object for atom `i` (NotFound when a required value is not available). */
   argsFor(i: number, bindings: readonly ArgBinding[]): Record<string, unknown> {
     const args: Record<string, unknown> = {};
+    this.#fromCount = 0;
     for (const b of bindings) {
       const v = this.#resolve(i, b.stored);
+      this.#noteProvider(this.#via);
       if (v === NO_VALUE) {
         if (b.optional) continue;
         const n = this.scopes.candidates(i, b.stored).length;
@@ -272,7 +323,15 @@ export class Storage {
   getProgress(atomName: string): number {
     return this.details[this.#index(atomName)]!.meta.progress ?? 0;
   }
+
+  /** Where and when the atom's latest execute and revert ran (`{}` before it first ran). */
+  getExecutionInfo(atomName: string): ExecutionInfo {
+    return this.details[this.#index(atomName)]!.meta.execution ?? NO_EXECUTION;
+  }
 }
+
+const NO_PARENTS: readonly string[] = Object.freeze([]);
+const NO_EXECUTION: ExecutionInfo = Object.freeze({});
 
 export function historyOf(d: AtomDetail): History {
   const attempts = (d.results as readonly StoredAttempt[] | undefined) ?? [];

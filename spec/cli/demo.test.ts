@@ -123,7 +123,7 @@ test('demo --crash-at car dies by SIGKILL; the printed resume command finishes i
     assert.equal(b['flight']!.state, 'SUCCESS');
     assert.equal(b['hotel']!.state, 'SUCCESS');
     assert.equal(b['car']!.state, 'RUNNING');
-    assert.equal(b['flight']!.meta.execution?.pid, crashed.pid);
+    assert.equal(b['flight']!.meta.execution?.execute?.pid, crashed.pid);
 
     const line = crashed.stdout.split('\n').find((l) => / resume \S+ \S+ --module /.test(l));
     assert.ok(line, 'the resume command is printed before the crash');
@@ -151,10 +151,10 @@ test('demo --crash-at car dies by SIGKILL; the printed resume command finishes i
     const a = atoms(after!);
     for (const name of ['flight', 'hotel']) {
       assert.deepEqual(a[name]!.results, b[name]!.results, `${name}: same reservation`);
-      assert.equal(a[name]!.meta.execution?.pid, crashed.pid, `${name} ran only in the crashed process`);
-      assert.equal(a[name]!.meta.execution?.executeStartedAt, b[name]!.meta.execution?.executeStartedAt);
+      assert.equal(a[name]!.meta.execution?.execute?.pid, crashed.pid, `${name} ran only in the crashed process`);
+      assert.equal(a[name]!.meta.execution?.execute?.submittedAt, b[name]!.meta.execution?.execute?.submittedAt);
     }
-    assert.equal(a['car']!.meta.execution?.pid, resumed.pid, 'car ran again in the resuming process');
+    assert.equal(a['car']!.meta.execution?.execute?.pid, resumed.pid, 'car ran again in the resuming process');
     assert.match(a['confirm']!.results as string, new RegExp((b['flight']!.results as { reservation: string }).reservation));
 
     const again = cli(resumeArgs, { cwd: dir });
@@ -176,7 +176,7 @@ test('resume without --module uses the module recorded with the run (parallel en
     for (const name of ['flight', 'hotel', 'car']) assert.equal(lineOf(resumed.stdout, name, 'RUNNING'), -1, name);
     const [after] = await storedFlows(join(dir, 'x.db'));
     assert.equal(after!.state, 'SUCCESS');
-    assert.equal(atoms(after!)['car']!.meta.execution?.pid, crashed.pid);
+    assert.equal(atoms(after!)['car']!.meta.execution?.execute?.pid, crashed.pid);
   } finally {
     cleanup();
   }

@@ -3,10 +3,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvariantViolation, NotFound } from '../../lib/errors.js';
 import { Failure } from '../../lib/failure.js';
-import { lastAttempt, updateAtom, updateFlow, withMeta, type StoredAttempt } from '../../persistence/models.js';
+import { executionInfo, executionRecord, lastAttempt, updateAtom, updateFlow, withMeta, type StoredAttempt } from '../../persistence/models.js';
 import { T0, attempt, flowWith, retry, seeded, task, type Use } from './fixtures.js';
 
 class Woot extends Error {}
+
+const RECORD = executionRecord('h', 7, 0, T0 + 1, T0 + 1.25, T0 + 1.25, T0 + 1.25, T0 + 1.25, T0 + 1.75, T0 + 1.75, T0 + 1.75, T0 + 1.75, T0 + 2, true, ['a', 'b']);
 
 function captured(): Failure {
   try {
@@ -49,7 +51,7 @@ export function recordTests(use: Use): void {
         results: { k: [1, 2, { deep: 'é✓' }] },
         meta: withMeta(td.meta, (m) => {
           m.progress = 1;
-          m.execution = { hostname: 'h', pid: 7, executeStartedAt: T0 + 1, executeEndedAt: T0 + 2 };
+          m.execution = executionInfo(RECORD, undefined, undefined);
         }),
         updatedAt: T0 + 3,
       });
@@ -61,7 +63,9 @@ export function recordTests(use: Use): void {
       assert.equal(got.intention, 'EXECUTE');
       assert.equal(got.state, 'SUCCESS');
       assert.deepEqual(got.results, { k: [1, 2, { deep: 'é✓' }] });
-      assert.deepEqual(got.meta, { progress: 1, execution: { hostname: 'h', pid: 7, executeStartedAt: T0 + 1, executeEndedAt: T0 + 2 } });
+      assert.equal(got.meta.progress, 1);
+      assert.deepEqual(got.meta.execution?.execute, RECORD);
+      assert.equal(got.meta.execution?.revert, undefined);
       assert.equal(got.createdAt, T0);
       assert.equal(got.updatedAt, T0 + 3);
       assert.equal(got.format, td.format);

@@ -63,7 +63,7 @@ describe('engine with a persistent backend', () => {
     const fd = await backend.getFlowDetail(e.flowDetail.uuid);
     assert.equal(fd.state, 'SUCCESS');
     assert.deepEqual(fd.atomDetails.map((d) => [d.name, d.state, d.results]), [['a', 'SUCCESS', 1], ['b', 'SUCCESS', 2]]);
-    assert.equal(typeof fd.atomDetails[0]!.meta.execution?.executeStartedAt, 'number');
+    assert.equal(typeof fd.atomDetails[0]!.meta.execution?.execute?.startedAt, 'number');
     await backend.close();
   });
 
