@@ -32,6 +32,7 @@ export {
   ClaimLost,
   InvalidSchedule,
   AtomTimeout,
+  AtomNotImportable,
   AtomState,
   FlowState,
   EngineState,
@@ -41,6 +42,7 @@ export {
 } from './lib/index.js';
 export type {
   AtomOptions,
+  InvokeOptions,
   AtomContext,
   RevertContext,
   ArgBinding,
@@ -48,6 +50,7 @@ export type {
   TaskOptions,
   TaskSpec,
   TaskArgs,
+  ImportableAtom,
   Attempt,
   BackoffOptions,
   RetryOptions,
@@ -81,6 +84,7 @@ export {
   type ResumeOptions,
   type LoadOptions,
   type EngineKind,
+  type ExecutorKind,
   type Compilation,
   type CompiledAtom,
   type CompiledFlow,
@@ -111,6 +115,8 @@ export {
   type AtomDetail,
   type AtomMeta,
   type ExecutionInfo,
+  type ExecutionRecord,
+  type ExecutionAttempt,
   type StoredAttempt,
 } from './persistence/index.js';
 export {

@@ -38,6 +38,7 @@ import {
   type Workload,
 } from './cases.js';
 import { linearSerialSqlite, rawSqlite, resumeSqlite } from './sqlite-cases.js';
+import { threadsCpu } from './threads-cases.js';
 
 /** The TaskFlow script's cases, by name (compare.ts runs these). */
 export const TASKFLOW_CASES: Readonly<Record<string, Workload>> = {
@@ -136,6 +137,11 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
     const r = peakRss(big);
     const row = toRow('peak_rss', { n: big, seconds: r.seconds, extra: { maxrss_mb: r.maxrss_mb, startup_maxrss_mb: r.startup_maxrss_mb } });
     return [{ row, budget: '≤ 300 MB', ok: r.maxrss_mb <= 300, note: `max RSS ${r.maxrss_mb} MB (node at start: ${r.startup_maxrss_mb} MB)` }];
+  },
+  threads_cpu: async () => {
+    const r = await threadsCpu();
+    const row = toRow('threads_cpu', { n: 8, seconds: r.two, extra: { one_thread_seconds: round(r.one, 4), speedup: round(r.one / r.two, 2), pool_start_ms: r.startMs, job_us: r.jobUs } });
+    return [{ row, note: `8 CPU-bound atoms: ${r.one.toFixed(3)} s on 1 thread, ${r.two.toFixed(3)} s on 2 (×${(r.one / r.two).toFixed(2)}); pool start ${r.startMs} ms, ${r.jobUs} µs/job` }];
   },
   scaling: async ({ big }) => {
     const sizes = [...new Set([1_000, 10_000, big])].sort((a, b) => a - b);

@@ -9,11 +9,12 @@ import { demo } from './commands/demo.js';
 import { inspect } from './commands/inspect.js';
 import { resume } from './commands/resume.js';
 import { graph } from './commands/graph.js';
+import { trace } from './commands/trace.js';
 import { run } from './commands/run.js';
 import { EXIT, UsageError, oneLine, type Command, type Io } from './commands/common.js';
 
 const log = createDebug('atomflow:cli');
-const COMMANDS: readonly Command[] = [demo, run, resume, inspect, graph];
+const COMMANDS: readonly Command[] = [demo, run, resume, inspect, graph, trace];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks';
 import type { ArgBinding } from '../lib/atom.js';
 import type { FlowItem } from '../lib/flow.js';
 import { Emitter, type EngineEvents, type Listener } from '../lib/events.js';
-import { EngineLocked, InvariantViolation, MissingDependencies, StorageFailure } from '../lib/errors.js';
+import { AtomNotImportable, EngineLocked, InvariantViolation, MissingDependencies, StorageFailure } from '../lib/errors.js';
+import { importableOf } from '../lib/task.js';
 import type { EngineState } from '../lib/states.js';
 import type { Backend } from '../persistence/backend.js';
 import { MemoryBackend } from '../persistence/memory.js';
@@ -15,6 +16,7 @@ import { updateFlow, type FlowDetail, type LogBook } from '../persistence/models
 import { compile, type Compilation } from './compiler/compile.js';
 import { ParallelExecutor } from './executors/parallel.js';
 import { SerialExecutor } from './executors/serial.js';
+import { ThreadsExecutor } from './executors/threads.js';
 import type { Executor, Post } from './executors/executor.js';
 import { resolveOptions, type LoadOptions, type ResolvedOptions } from './options.js';
 import { freshStorage, persistFresh, storedStorage } from './prepare.js';
@@ -55,7 +57,8 @@ export class Engine {
     this.backend = this.options.backend ?? new MemoryBackend();
     this.#root = root;
     this.storage = new EngineStorage(() => this.#current(), (values) => this.#pendingInject.push(values));
-    this.compile();
+    const c = this.compile();
+    if (this.options.executor === 'threads') refuseNotImportable(c);
     if (this.options.flowDetail === undefined) {
       this.#storage = freshStorage(this.#compilation!, this.backend, this.options);
     }
@@ -116,8 +119,11 @@ export class Engine {
   }
 
   #executor(post: Post): Executor {
-    return this.options.engine === 'parallel' ? new ParallelExecutor(post, this.options.maxWorkers) : new SerialExecutor(post);
+    if (this.options.engine !== 'parallel') return new SerialExecutor(post);
+    return this.options.executor === 'threads' ? new ThreadsExecutor(post, this.options.maxWorkers) : new ParallelExecutor(post, this.options.maxWorkers);
   }
+
+  #exportsChecked = false;
 
   async #start(options: RunOptions): Promise<Machine> {
     if (this.#locked) throw new EngineLocked(this.compile().rootName);
@@ -128,6 +134,10 @@ export class Engine {
       }
       await this.prepare();
       this.validate();
+      if (this.options.executor === 'threads' && !this.#exportsChecked) {
+        await checkExports(this.compile());
+        this.#exportsChecked = true;
+      }
       const rt = new Runtime(this.#storage!, this.#events);
       const o = this.options;
       if (this.#storage!.flow.state === 'REVERTED') await this.#resetAll(rt);
@@ -173,6 +183,7 @@ export class Engine {
         }
       }
     } finally {
+      await machine.close();
       this.#end(machine, state);
     }
     if (state === 'FAILURE' || state === 'REVERTED') throw machine.outcome(state);
@@ -195,6 +206,7 @@ export class Engine {
         machine.suspend();
         while (!TERMINAL.has(state)) state = await machine.step(state);
       }
+      await machine.close();
       this.#end(machine, state);
     }
   }
@@ -247,5 +259,35 @@ export class Engine {
       return { uuid: ref } as FlowDetail;
     }
     return updateFlow(s.flow, { atomDetails: Object.freeze([...s.orphans, ...s.details]) });
+  }
+}
+
+/** `executor: 'threads'`: every task must say where a thread can import it (retries run in the engine's thread). */
+function refuseNotImportable(c: Compilation): void {
+  for (const a of c.atoms) {
+    if (a.kind !== 'task' || importableOf(a.atom) !== undefined) continue;
+    throw new AtomNotImportable(
+      a.name,
+      "declare it importable: export its class and give it 'static module = import.meta.url', or export a task({ name, module: import.meta.url, ... }) under its name",
+    );
+  }
+}
+
+/** Each importable atom's module exports it as declared (checked once per engine, at the first run). */
+async function checkExports(c: Compilation): Promise<void> {
+  for (const a of c.atoms) {
+    const where = importableOf(a.atom);
+    if (where === undefined) continue;
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(where.module)) as Record<string, unknown>;
+    } catch (e) {
+      throw Object.assign(new AtomNotImportable(a.name, `its module ${where.module} cannot be imported: ${(e as Error)?.message ?? e}`), { cause: e });
+    }
+    const exported = mod[where.exportName];
+    const ok = where.kind === 'class' ? exported === a.atom.constructor : typeof exported === 'object' && exported !== null && (exported as { name?: unknown }).name === a.name;
+    if (!ok) {
+      throw new AtomNotImportable(a.name, `${where.module} does not export ${where.kind === 'class' ? `its class as '${where.exportName}'` : `the task under its name '${where.exportName}'`}`);
+    }
   }
 }

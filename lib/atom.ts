@@ -3,7 +3,7 @@
  * argument mapping (requires / optional / rebind / inject, for execute and for revert) and the
  * result mapping (provides), validated once at construction.
  */
-import { InvariantViolation } from './errors.js';
+import { AtomTimeout, InvariantViolation, MissingDependencies } from './errors.js';
 import type { Failure } from './failure.js';
 import type { AtomKind } from './states.js';
 
@@ -52,6 +52,47 @@ export interface RevertContext<R = unknown> extends AtomContext {
   readonly result: R | Failure | undefined;
   /** Every execute failure recorded in this run so far, by atom name. */
   readonly flowFailures: Readonly<Record<string, Failure>>;
+}
+
+/** Options of `atom.invoke()`. */
+export interface InvokeOptions {
+  /** Run `revert` instead of `execute`. */
+  readonly revert?: boolean;
+  /** For a revert: what `execute` returned (or its Failure), as `ctx.result`. */
+  readonly result?: unknown;
+  /** For a revert: `ctx.flowFailures` (default none). */
+  readonly flowFailures?: Readonly<Record<string, Failure>>;
+  /** Aborting it aborts `ctx.signal`. */
+  readonly signal?: AbortSignal;
+  /** Receives `ctx.progress(...)` reports. */
+  readonly onProgress?: (fraction: number, details?: Readonly<Record<string, unknown>>) => void;
+  /** The timeout (default: the atom's `timeoutMs`, if any). */
+  readonly timeoutMs?: number;
+}
+
+const INVOKE_KEYS: ReadonlySet<string> = new Set(['revert', 'result', 'flowFailures', 'signal', 'onProgress', 'timeoutMs']);
+const NEVER_ABORTED = new AbortController().signal;
+
+/** The context `invoke()` gives (the engine's, minus the run). */
+class InvokeContext implements RevertContext {
+  readonly name: string;
+  readonly signal: AbortSignal;
+  readonly result: unknown;
+  readonly flowFailures: Readonly<Record<string, Failure>>;
+  readonly #onProgress: InvokeOptions['onProgress'];
+  constructor(name: string, signal: AbortSignal, options: InvokeOptions) {
+    this.name = name;
+    this.signal = signal;
+    this.result = options.result;
+    this.flowFailures = options.flowFailures ?? Object.freeze({});
+    this.#onProgress = options.onProgress;
+  }
+  get progress(): AtomContext['progress'] {
+    return (fraction, details) => {
+      const p = typeof fraction === 'number' && Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+      this.#onProgress?.(p, details);
+    };
+  }
 }
 
 const OPTION_KEYS: ReadonlySet<string> = new Set([
@@ -287,4 +328,63 @@ export abstract class Atom {
   toString(): string {
     return `"${this.#name ?? '(unnamed)'}==${this.version}"`;
   }
+
+  /**
+   * Runs the atom's `execute` (or, with `{ revert: true, result }`, its `revert`) directly, without
+   * an engine or a store: `values` are keyed by stored name (what `requires` lists; `rebind`,
+   * `inject` and `optional` apply as in a run). A required value missing is refused as in a run
+   * (MissingDependencies naming them); `timeoutMs` applies (AtomTimeout).
+   */
+  async invoke(values: Readonly<Record<string, unknown>> = {}, options: InvokeOptions = {}): Promise<unknown> {
+    const subject = this.#name ?? '(unnamed)';
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+      throw new InvariantViolation(`atom '${subject}': invoke() takes an object of values keyed by stored name`, { subject, option: 'values' });
+    }
+    if (typeof options !== 'object' || options === null) throw new InvariantViolation(`atom '${subject}': invoke() options must be an object`, { subject });
+    for (const k of Object.keys(options)) {
+      if (!INVOKE_KEYS.has(k)) throw new InvariantViolation(`atom '${subject}': unknown invoke() option '${k}' (known: ${[...INVOKE_KEYS].join(', ')})`, { subject, option: k });
+    }
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw bad(subject, 'signal', 'must be an AbortSignal');
+    if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw bad(subject, 'onProgress', 'must be a function');
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS)) {
+      throw bad(subject, 'timeoutMs', `must be a number of milliseconds > 0 and <= ${MAX_TIMEOUT_MS}`);
+    }
+    const action = options.revert === true ? 'revert' : 'execute';
+    const bindings = action === 'execute' ? this.executeArgs : this.revertArgs;
+    const args: Record<string, unknown> = {};
+    const missing: string[] = [];
+    for (const b of bindings) {
+      if (Object.hasOwn(this.inject, b.stored)) args[b.arg] = this.inject[b.stored];
+      else if (Object.hasOwn(values, b.stored)) args[b.arg] = values[b.stored];
+      else if (!b.optional) missing.push(b.stored);
+    }
+    if (missing.length > 0) throw new MissingDependencies({ [subject]: missing }, `invoke() of ${this.kind} '${subject}'`);
+    if (timeoutMs === undefined) return this.perform(action, args, new InvokeContext(subject, options.signal ?? NEVER_ABORTED, options));
+    const controller = new AbortController();
+    const outer = options.signal;
+    const onAbort = (): void => controller.abort(outer?.reason);
+    if (outer?.aborted) controller.abort(outer.reason);
+    else outer?.addEventListener('abort', onAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        this.perform(action, args, new InvokeContext(subject, controller.signal, options)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const error = new AtomTimeout(subject, timeoutMs, action);
+            reject(error);
+            controller.abort(error);
+          }, timeoutMs);
+          timer.unref();
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Calls `execute` or `revert` with mapped arguments and a context (what `invoke()` ends in). */
+  protected abstract perform(action: 'execute' | 'revert', args: Record<string, unknown>, ctx: RevertContext): unknown;
 }

@@ -22,7 +22,8 @@ export type ErrorCode =
   | 'FLOW_CLAIMED'
   | 'CLAIM_LOST'
   | 'INVALID_SCHEDULE'
-  | 'ATOM_TIMEOUT';
+  | 'ATOM_TIMEOUT'
+  | 'ATOM_NOT_IMPORTABLE';
 
 export class AtomflowError extends Error {
   readonly code: ErrorCode = 'ATOMFLOW_ERROR';
@@ -225,5 +226,19 @@ export class AtomTimeout extends AtomflowError {
     this.atom = atom;
     this.timeoutMs = timeoutMs;
     this.action = action;
+  }
+}
+
+/**
+ * `executor: 'threads'` runs atoms in other threads, which import them: this atom is not declared
+ * importable (`static module = import.meta.url` on an exported class, or `task({ module })`
+ * exported under its name), or its module does not export it so.
+ */
+export class AtomNotImportable extends AtomflowError {
+  override readonly code = 'ATOM_NOT_IMPORTABLE';
+  readonly atom: string;
+  constructor(atom: string, why: string) {
+    super(`atom '${atom}' cannot run in a worker thread: ${why}`);
+    this.atom = atom;
   }
 }

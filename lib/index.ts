@@ -1,5 +1,5 @@
-export { Atom, type AtomOptions, type AtomContext, type RevertContext, type ArgBinding, type ProvidesSpec } from './atom.js';
-export { Task, task, type TaskOptions, type TaskSpec, type TaskArgs } from './task.js';
+export { Atom, type AtomOptions, type InvokeOptions, type AtomContext, type RevertContext, type ArgBinding, type ProvidesSpec } from './atom.js';
+export { Task, task, importableOf, type TaskOptions, type TaskSpec, type TaskArgs, type ImportableAtom } from './task.js';
 export {
   Retry,
   History,
@@ -34,6 +34,7 @@ export {
   ClaimLost,
   InvalidSchedule,
   AtomTimeout,
+  AtomNotImportable,
   type ErrorCode,
 } from './errors.js';
 export { AtomState, FlowState, EngineState, Intention, Decision, Depth, type AtomKind, type TerminalEngineState } from './states.js';

@@ -3,7 +3,7 @@
  * (its `execute` value is provided to the subflow), and when an atom it governs fails it answers
  * RETRY, REVERT or REVERT_ALL from the history of attempts (TaskFlow's `retry.py`).
  */
-import { Atom, type AtomContext, type AtomOptions } from './atom.js';
+import { Atom, type AtomContext, type AtomOptions, type RevertContext } from './atom.js';
 import { InvariantViolation, NotFound } from './errors.js';
 import { Failure, type ErrorMatcher } from './failure.js';
 import { Decision } from './states.js';
@@ -91,6 +91,12 @@ export abstract class Retry<A = any, V = unknown> extends Atom {
   }
   /** Decides what happens when an atom this retry governs fails. */
   abstract onFailure(history: History<V>, args: A): Decision;
+
+  /** `invoke()` runs a retry's execute/revert with an empty history. */
+  protected override perform(action: 'execute' | 'revert', args: Record<string, unknown>, ctx: RevertContext): unknown {
+    const history = new History<V>();
+    return action === 'execute' ? this.execute(history, args as A, ctx) : this.revert(history, args as A, ctx);
+  }
 
   /**
    * The delay before attempt `attempt + 1` (1-based number of attempts made so far), in ms.

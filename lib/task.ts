@@ -18,6 +18,11 @@ export abstract class Task<A = any, R = unknown> extends Atom {
   static optional: readonly string[] | undefined;
   /** Default `provides` for every instance. */
   static provides: string | readonly string[] | undefined;
+  /**
+   * Set it to `import.meta.url` (and export the class under its name) to let the atom run in a
+   * worker thread (`executor: 'threads'`): the thread imports the module and makes `new Class()`.
+   */
+  static module: string | undefined;
 
   constructor(options: TaskOptions = {}) {
     super(options, new.target.name);
@@ -29,18 +34,28 @@ export abstract class Task<A = any, R = unknown> extends Atom {
   revert(_args: A, _ctx: RevertContext<R>): unknown {
     return undefined;
   }
+
+  protected override perform(action: 'execute' | 'revert', args: Record<string, unknown>, ctx: RevertContext): unknown {
+    return action === 'execute' ? this.execute(args as A, ctx) : this.revert(args as A, ctx as RevertContext<R>);
+  }
 }
 
 export interface TaskSpec<A, R> extends TaskOptions {
   execute: (args: A, ctx: AtomContext) => R | Promise<R>;
   revert?: (args: A, ctx: RevertContext<R>) => unknown;
+  /**
+   * `import.meta.url` of the module that exports this task under its name (`export const crunch =
+   * task({ name: 'crunch', module: import.meta.url, ... })`): it may then run in a worker thread.
+   */
+  module?: string;
 }
 
 class FunctionTask<A, R> extends Task<A, R> {
   readonly #execute: TaskSpec<A, R>['execute'];
   readonly #revert: TaskSpec<A, R>['revert'];
+  readonly module: string | undefined;
   constructor(spec: TaskSpec<A, R>) {
-    const { execute, revert, ...options } = spec;
+    const { execute, revert, module, ...options } = spec;
     const name = options.name ?? (typeof execute === 'function' && execute.name && execute.name !== 'execute' ? execute.name : undefined);
     super({ ...options, ...(name !== undefined ? { name } : {}) });
     if (typeof execute !== 'function') {
@@ -49,8 +64,12 @@ class FunctionTask<A, R> extends Task<A, R> {
     if (revert !== undefined && typeof revert !== 'function') {
       throw new InvariantViolation(`atom '${this.name}': option 'revert' must be a function`, { subject: this.name, option: 'revert' });
     }
+    if (module !== undefined && (typeof module !== 'string' || module.length === 0)) {
+      throw new InvariantViolation(`atom '${this.name}': option 'module' must be a module URL (import.meta.url)`, { subject: this.name, option: 'module' });
+    }
     this.#execute = execute;
     this.#revert = revert;
+    this.module = module;
   }
   execute(args: A, ctx: AtomContext): R | Promise<R> {
     return this.#execute(args, ctx);
@@ -66,4 +85,25 @@ export function task<A = any, R = unknown>(spec: TaskSpec<A, R>): Task<A, R> {
     throw new InvariantViolation(`task() takes an object with at least 'execute', not ${JSON.stringify(spec)}`);
   }
   return new FunctionTask(spec);
+}
+
+/** Where a thread finds an atom: its module, the export and whether that is a class or the task itself. */
+export interface ImportableAtom {
+  readonly module: string;
+  readonly exportName: string;
+  readonly kind: 'class' | 'instance';
+}
+
+/**
+ * How an atom declared itself importable (a task class with its own `static module`, or a
+ * `task()` given `module`), or undefined.
+ */
+export function importableOf(atom: Atom): ImportableAtom | undefined {
+  if (atom instanceof FunctionTask) {
+    return atom.module === undefined ? undefined : { module: atom.module, exportName: atom.name, kind: 'instance' };
+  }
+  if (!(atom instanceof Task)) return undefined;
+  const ctor = atom.constructor as typeof Task;
+  if (!Object.hasOwn(ctor, 'module') || typeof ctor.module !== 'string' || ctor.module.length === 0) return undefined;
+  return { module: ctor.module, exportName: ctor.name, kind: 'class' };
 }

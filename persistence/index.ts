@@ -20,10 +20,16 @@ export {
   logBookToJSON,
   logBookFromJSON,
   lastAttempt,
+  executionRecord,
+  executionInfo,
+  executionInfoFromJSON,
+  EXECUTION_HISTORY,
 } from './models.js';
 export type {
   IdGenerator,
   ExecutionInfo,
+  ExecutionRecord,
+  ExecutionAttempt,
   AtomMeta,
   StoredAttempt,
   AtomDetail,
@@ -35,6 +41,7 @@ export type {
   LogBookJSON,
 } from './models.js';
 export type { Backend, FlowChange, LoadOptions as BackendLoadOptions } from './backend.js';
+export { traceOf, type Trace, type TraceEvent } from './trace.js';
 export { MemoryBackend } from './memory.js';
 export { SqliteBackend } from './sqlite.js';
 export type { Durability, Locking, SqliteBackendOptions } from './sqlite-options.js';

@@ -251,9 +251,14 @@ export class Machine {
     }
     this.#setFlowState(final);
     await this.#commit();
-    await this.#executor.close?.();
+    await this.close();
     log('flow %s ended %s', rt.storage.flow.name, final);
     return final;
+  }
+
+  /** Releases the executor's resources (a thread pool); idempotent. */
+  async close(): Promise<void> {
+    await this.#executor.close?.();
   }
 
   /** The error `run()` rejects with after FAILURE or REVERTED. */
