@@ -376,7 +376,6 @@ export abstract class Atom {
             reject(error);
             controller.abort(error);
           }, timeoutMs);
-          timer.unref();
         }),
       ]);
     } finally {

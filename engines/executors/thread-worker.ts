@@ -98,6 +98,7 @@ export default async function runThreadTask(task: ThreadTask): Promise<ThreadRep
       flowFailures,
     };
     argsEndedAt = now();
+    port.postMessage('call');
     taskStartedAt = argsEndedAt;
     try {
       value = await (task.action === 'execute' ? target.execute(input.args, ctx) : target.revert(input.args, ctx));

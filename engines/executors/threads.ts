@@ -23,8 +23,10 @@ export interface PortableJob extends Job {
   readonly target: Atom;
   readonly args: Record<string, unknown>;
   readonly context: AtomContext & { readonly result?: unknown; readonly flowFailures?: Readonly<Record<string, Failure>> };
-  /** The outcome raced against the job's timeout, if it has one. */
+  /** The outcome raced against the job's timeout, if it has one (armed at `calling()`). */
   guard(pending: PromiseLike<unknown>): PromiseLike<unknown>;
+  /** The thread has started the atom's own call. */
+  calling(): void;
 }
 
 /** The part of a thread pool this executor uses (piscina's `run` and `destroy`). */
@@ -72,11 +74,13 @@ export class ThreadsExecutor implements Executor {
   async #dispatch(job: PortableJob, where: ImportableAtom) {
     const ctx = job.context;
     const { port1, port2 } = new MessageChannel();
-    // Progress reports, then `null` when the thread is done with the job (ports keep their order).
+    // 'call' when the atom's own call starts, progress reports, then `null` when the thread is
+    // done with the job (a port keeps its messages in order).
     let drained!: () => void;
     const allReported = new Promise<void>((resolve) => (drained = resolve));
-    port1.on('message', (m: [number, Readonly<Record<string, unknown>>?] | null) => {
+    port1.on('message', (m: [number, Readonly<Record<string, unknown>>?] | 'call' | null) => {
       if (m === null) drained();
+      else if (m === 'call') job.calling();
       else ctx.progress(m[0], m[1]);
     });
     try {

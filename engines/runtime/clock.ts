@@ -4,18 +4,14 @@
  */
 export interface Clock {
   now(): number;
-  /**
-   * Calls `fn` after `ms`; returns a function that cancels it. `unref`: the timer alone does not
-   * keep the process alive (atom timeouts; a clock that has no such notion ignores it).
-   */
-  setTimer(ms: number, fn: () => void, unref?: boolean): () => void;
+  /** Calls `fn` after `ms`; returns a function that cancels it. */
+  setTimer(ms: number, fn: () => void): () => void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer(ms, fn, unref) {
+  setTimer(ms, fn) {
     const t = setTimeout(fn, ms);
-    if (unref === true) t.unref();
     return () => clearTimeout(t);
   },
 };

@@ -54,7 +54,11 @@ export class RevertingContext extends ExecuteContext implements RevertContext {
 /**
  * The timeout of one job (made only for atoms that have one: none otherwise, so no cost). Its
  * controller is the signal the atom sees; the run's signal aborts it too (for an execute). The
- * timer is armed when the job really starts, unref'd, and cleared when the job settles.
+ * timer is armed when the atom's own call starts (in process: at once; on a thread: when the
+ * thread calls it, so a pool's queue, thread start and module import do not count) and cleared
+ * when the job settles. It is not unref'd: while the run waits for the atom, the timer is what
+ * ends the wait; unref'd, a process whose hung atom holds nothing else open would exit with the
+ * run unfinished instead of failing the atom.
  */
 export class Deadline {
   readonly ms: number;
@@ -62,6 +66,7 @@ export class Deadline {
   readonly #clock: Clock;
   readonly #unlink: (() => void) | undefined;
   #cancel: (() => void) | undefined;
+  #expire: (() => void) | undefined;
 
   constructor(ms: number, clock: Clock, runSignal: AbortSignal | undefined) {
     this.ms = ms;
@@ -77,21 +82,21 @@ export class Deadline {
     }
   }
 
-  /** `pending`, unless the timeout passes first: then AtomTimeout (and the atom's signal aborts); a later outcome is ignored. */
-  race(pending: PromiseLike<unknown>, atom: string, action: 'execute' | 'revert'): Promise<unknown> {
+  /**
+   * `pending`, unless the timeout passes first: then AtomTimeout (and the atom's signal aborts); a
+   * later outcome is ignored. The timer starts now, or (`armNow` false) at `arm()`.
+   */
+  race(pending: PromiseLike<unknown>, atom: string, action: 'execute' | 'revert', armNow = true): Promise<unknown> {
     return new Promise((resolve, reject) => {
       let done = false;
-      this.#cancel = this.#clock.setTimer(
-        this.ms,
-        () => {
-          if (done) return;
-          done = true;
-          const error = new AtomTimeout(atom, this.ms, action);
-          reject(error);
-          this.controller.abort(error);
-        },
-        true,
-      );
+      this.#expire = () => {
+        if (done) return;
+        done = true;
+        const error = new AtomTimeout(atom, this.ms, action);
+        reject(error);
+        this.controller.abort(error);
+      };
+      if (armNow) this.arm();
       pending.then(
         (v) => {
           if (done) return;
@@ -107,6 +112,13 @@ export class Deadline {
         },
       );
     });
+  }
+
+  /** Starts the timer (once). */
+  arm(): void {
+    const expire = this.#expire;
+    if (expire === undefined || this.#cancel !== undefined) return;
+    this.#cancel = this.#clock.setTimer(this.ms, expire);
   }
 
   /** Clears the timer and the link to the run's signal (the job has settled). */
@@ -201,9 +213,17 @@ export class AtomJob implements Job, StartEntry, Completion {
     return this.#deadline !== undefined && isThenable(v) ? this.#deadline.race(v, this.#ctx.name, this.action) : v;
   }
 
-  /** `pending` (the outcome of this job run elsewhere) raced against the job's timeout, if it has one. */
+  /**
+   * `pending` (the outcome of this job run elsewhere) raced against the job's timeout, if it has
+   * one; its timer starts at `calling()`.
+   */
   guard(pending: PromiseLike<unknown>): PromiseLike<unknown> {
-    return this.#deadline === undefined ? pending : this.#deadline.race(pending, this.#ctx.name, this.action);
+    return this.#deadline === undefined ? pending : this.#deadline.race(pending, this.#ctx.name, this.action, false);
+  }
+
+  /** The atom's own call has started where the job runs (its timeout starts now). */
+  calling(): void {
+    this.#deadline?.arm();
   }
 
   settle(ok: boolean, value: unknown): Completion {
