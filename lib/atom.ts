@@ -3,6 +3,7 @@
  * argument mapping (requires / optional / rebind / inject, for execute and for revert) and the
  * result mapping (provides), validated once at construction.
  */
+import { randomUUID } from 'node:crypto';
 import { AtomTimeout, InvariantViolation, MissingDependencies } from './errors.js';
 import type { Failure } from './failure.js';
 import type { AtomKind } from './states.js';
@@ -45,6 +46,21 @@ export interface AtomContext {
   readonly signal: AbortSignal;
   /** Report progress in [0, 1] (clamped); `details` are stored with it. */
   progress(fraction: number, details?: Readonly<Record<string, unknown>>): void;
+  /** The run's flow detail id. */
+  readonly flowUuid: string;
+  /** This atom's detail id in the run (stable across crashes and resumes). */
+  readonly atomUuid: string;
+  /**
+   * 1 on the first run of the atom in this flow detail; one more each time it is run again after
+   * an enclosing retry, a halted failure, `engine.reset()` or re-running a REVERTED run. A resume
+   * after a crash continues the same attempt.
+   */
+  readonly attempt: number;
+  /**
+   * `${atomUuid}:${attempt}`: the same across crashes and resumes of one attempt, different for
+   * every attempt. Pass it to payment gateways and other services that deduplicate requests.
+   */
+  readonly idempotencyKey: string;
 }
 
 export interface RevertContext<R = unknown> extends AtomContext {
@@ -68,9 +84,15 @@ export interface InvokeOptions {
   readonly onProgress?: (fraction: number, details?: Readonly<Record<string, unknown>>) => void;
   /** The timeout (default: the atom's `timeoutMs`, if any). */
   readonly timeoutMs?: number;
+  /** `ctx.flowUuid` (default 'invoke'). */
+  readonly flowUuid?: string;
+  /** `ctx.atomUuid` (default: a new random id, so every invoke has its own idempotency key). */
+  readonly atomUuid?: string;
+  /** `ctx.attempt` (default 1). */
+  readonly attempt?: number;
 }
 
-const INVOKE_KEYS: ReadonlySet<string> = new Set(['revert', 'result', 'flowFailures', 'signal', 'onProgress', 'timeoutMs']);
+const INVOKE_KEYS: ReadonlySet<string> = new Set(['revert', 'result', 'flowFailures', 'signal', 'onProgress', 'timeoutMs', 'flowUuid', 'atomUuid', 'attempt']);
 const NEVER_ABORTED = new AbortController().signal;
 
 /** The context `invoke()` gives (the engine's, minus the run). */
@@ -79,13 +101,22 @@ class InvokeContext implements RevertContext {
   readonly signal: AbortSignal;
   readonly result: unknown;
   readonly flowFailures: Readonly<Record<string, Failure>>;
+  readonly flowUuid: string;
+  readonly atomUuid: string;
+  readonly attempt: number;
   readonly #onProgress: InvokeOptions['onProgress'];
   constructor(name: string, signal: AbortSignal, options: InvokeOptions) {
     this.name = name;
     this.signal = signal;
+    this.flowUuid = options.flowUuid ?? 'invoke';
+    this.atomUuid = options.atomUuid ?? randomUUID();
+    this.attempt = options.attempt ?? 1;
     this.result = options.result;
     this.flowFailures = options.flowFailures ?? Object.freeze({});
     this.#onProgress = options.onProgress;
+  }
+  get idempotencyKey(): string {
+    return `${this.atomUuid}:${this.attempt}`;
   }
   get progress(): AtomContext['progress'] {
     return (fraction, details) => {
@@ -346,6 +377,11 @@ export abstract class Atom {
     }
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw bad(subject, 'signal', 'must be an AbortSignal');
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw bad(subject, 'onProgress', 'must be a function');
+    for (const k of ['flowUuid', 'atomUuid'] as const) {
+      const v = options[k];
+      if (v !== undefined && (typeof v !== 'string' || v.length === 0)) throw bad(subject, k, 'must be a non-empty string');
+    }
+    if (options.attempt !== undefined && (!Number.isInteger(options.attempt) || options.attempt < 1)) throw bad(subject, 'attempt', 'must be an integer >= 1');
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS)) {
       throw bad(subject, 'timeoutMs', `must be a number of milliseconds > 0 and <= ${MAX_TIMEOUT_MS}`);

@@ -21,6 +21,9 @@ export interface ThreadTarget {
 export interface ThreadTask extends ThreadTarget {
   readonly action: 'execute' | 'revert';
   readonly name: string;
+  readonly flowUuid: string;
+  readonly atomUuid: string;
+  readonly attempt: number;
   /** `{ args, result?, resultFailure?, flowFailures? }` serialised (failures as FailureData). */
   readonly input: Uint8Array;
   readonly port: MessagePort;
@@ -93,6 +96,10 @@ export default async function runThreadTask(task: ThreadTask): Promise<ThreadRep
     const ctx: RevertContext = {
       name: task.name,
       signal: NEVER,
+      flowUuid: task.flowUuid,
+      atomUuid: task.atomUuid,
+      attempt: task.attempt,
+      idempotencyKey: `${task.atomUuid}:${task.attempt}`,
       progress: (fraction, details) => port.postMessage(details === undefined ? [fraction] : [fraction, details]),
       result: input.resultFailure !== undefined ? Failure.fromJSON(input.resultFailure) : input.result,
       flowFailures,

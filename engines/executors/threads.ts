@@ -94,7 +94,16 @@ export class ThreadsExecutor implements Executor {
             },
       );
       const pool = await (this.#pool ??= makePool(this.capacity));
-      const task: ThreadTask = { ...where, action: job.action, name: ctx.name, input, port: port2 };
+      const task: ThreadTask = {
+        ...where,
+        action: job.action,
+        name: ctx.name,
+        flowUuid: ctx.flowUuid,
+        atomUuid: ctx.atomUuid,
+        attempt: ctx.attempt,
+        input,
+        port: port2,
+      };
       if (ctx.signal.aborted) throw ctx.signal.reason;
       const reply = (await job.guard(pool.run(task, { transferList: [port2], signal: ctx.signal }))) as ThreadReply;
       await allReported;

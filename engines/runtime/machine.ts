@@ -409,8 +409,9 @@ export class Machine {
     }
     const parents = rt.storage.parentsOfLast(i, 'execute');
     const deadline = this.#deadline(ca.atom.timeoutMs, this.#o.signal);
-    const ctx = new ExecuteContext(ca.name, deadline !== undefined ? deadline.controller.signal : (this.#o.signal ?? NEVER), i, this.#progressSink);
     const d = rt.detail(i);
+    const signal = deadline !== undefined ? deadline.controller.signal : (this.#o.signal ?? NEVER);
+    const ctx = new ExecuteContext(ca.name, signal, i, this.#progressSink, rt.storage.flow.uuid, d);
     const at = now();
     const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined, d, at, parents, deadline);
     const meta = metaOf(d.meta, 0, d.meta.progressDetails, submitted(d.meta.execution, 'execute', at, parents), undefined);
@@ -437,7 +438,7 @@ export class Machine {
     const deadline = this.#deadline(ca.atom.timeoutMs, undefined);
     const isRetry = ca.kind === 'retry';
     const signal = deadline !== undefined ? deadline.controller.signal : NEVER;
-    const ctx = new RevertingContext(ca.name, signal, i, this.#progressSink, isRetry ? undefined : (d.failure ?? d.results), this.#flowFailures());
+    const ctx = new RevertingContext(ca.name, signal, i, this.#progressSink, rt.storage.flow.uuid, d, isRetry ? undefined : (d.failure ?? d.results), this.#flowFailures());
     const at = now();
     const job = new AtomJob(i, 'revert', ca.atom, args, ctx, isRetry ? historyOf(d) : undefined, d, at, parents, deadline);
     this.#rerevert.delete(i);

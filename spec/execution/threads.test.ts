@@ -3,6 +3,9 @@
  * persistence as in process; CPU-bound atoms run beside each other; atoms that are not importable
  * are refused at load; timeouts stop a thread that ignores its signal.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -18,7 +21,7 @@ import {
   type FlowItem,
   type LoadOptions,
 } from '../../index.js';
-import { Crunch, Plain, addOne, failOnThread, hang, spinUntil } from '../support/thread-atoms.js';
+import { Crunch, Plain, Rendezvous, addOne, failOnThread, hang, spinUntil } from '../support/thread-atoms.js';
 
 const THREADS: LoadOptions = { engine: 'parallel', executor: 'threads', maxWorkers: 2 };
 
@@ -69,17 +72,23 @@ describe('threads executor', () => {
     assert.notEqual(info.revert?.threadId, 0, 'the revert ran on a thread too');
   });
 
-  test('two CPU-bound atoms on 2 threads run beside each other (their task phases overlap)', async () => {
-    const flow = new UnorderedFlow('cpu').add(
-      new Crunch({ name: 'left', provides: 'l', inject: { n: 1, ms: 400 } }),
-      new Crunch({ name: 'right', provides: 'r', inject: { n: 2, ms: 400 } }),
-    );
-    const e = load(flow, THREADS);
-    await e.run();
-    const l = e.storage.getExecutionInfo('left').execute!;
-    const r = e.storage.getExecutionInfo('right').execute!;
-    assert.notEqual(l.threadId, r.threadId);
-    assert.ok(l.taskStartedAt! < r.taskEndedAt! && r.taskStartedAt! < l.taskEndedAt!, 'the two tasks overlap in time');
+  test('two atoms on 2 threads run beside each other (each waits, busy, for the other; their task phases overlap)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-'));
+    try {
+      const flow = new UnorderedFlow('meet').add(
+        new Rendezvous({ name: 'left', provides: 'l', inject: { dir, me: 'left', other: 'right' } }),
+        new Rendezvous({ name: 'right', provides: 'r', inject: { dir, me: 'right', other: 'left' } }),
+      );
+      const e = load(flow, THREADS);
+      await e.run();
+      assert.deepEqual([e.storage.fetch('l'), e.storage.fetch('r')], [true, true], 'each saw the other running');
+      const l = e.storage.getExecutionInfo('left').execute!;
+      const r = e.storage.getExecutionInfo('right').execute!;
+      assert.notEqual(l.threadId, r.threadId);
+      assert.ok(l.taskStartedAt! < r.taskEndedAt! && r.taskStartedAt! < l.taskEndedAt!, 'the two tasks overlap in time');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('an atom that is not importable is refused at load, by name', () => {

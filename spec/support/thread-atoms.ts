@@ -2,6 +2,8 @@
  * Atoms declared importable, for `executor: 'threads'` (the pool threads import this module):
  * a class with `static module`, and `task()`s given `module` and exported under their names.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { Task, task, type AtomContext, type RevertContext } from '../../index.js';
 
 /** Busy-loops (on its thread) until `ms` have passed; reports progress half-way. */
@@ -67,3 +69,22 @@ export const spinUntil = task({
   requires: ['ms'],
   execute: ({ ms }: { ms: number }) => spin(ms),
 });
+
+/**
+ * Meets another atom: marks `dir/me`, then keeps its thread busy until `dir/other` exists (at most
+ * 60 s). Both return true only if they ran at the same time.
+ */
+export class Rendezvous extends Task<{ dir: string; me: string; other: string }, boolean> {
+  static override module = import.meta.url;
+  static override requires = ['dir', 'me', 'other'];
+  execute({ dir, me, other }: { dir: string; me: string; other: string }): boolean {
+    fs.writeFileSync(path.join(dir, me), '');
+    const until = Date.now() + 60_000;
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    while (Date.now() < until) {
+      if (fs.existsSync(path.join(dir, other))) return true;
+      Atomics.wait(nap, 0, 0, 1);
+    }
+    return false;
+  }
+}
