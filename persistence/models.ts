@@ -40,7 +40,9 @@ export const newId: IdGenerator = () => {
  *   submittedAt ≤ startedAt ≤ argsStartedAt ≤ argsEndedAt ≤ taskStartedAt ≤ taskEndedAt
  *     ≤ resultStartedAt ≤ resultEndedAt ≤ endedAt ≤ receivedAt
  *
- * - submittedAt: the engine resolved the arguments and handed the job to its executor;
+ * - submittedAt: the engine resolved the arguments and handed the job to its executor (the engine
+ *   reads its clock once per stretch of synchronous work, so outcomes received and the jobs they
+ *   make ready in one step carry the same time);
  * - startedAt / endedAt: the executor's hold of the job, where it runs (a thread, a worker);
  * - argsStartedAt..argsEndedAt: the arguments unpacked where it runs (deserialised on a thread or
  *   worker; in process they are passed as they are, so the phase is empty);
@@ -49,8 +51,9 @@ export const newId: IdGenerator = () => {
  *   worker; empty in process);
  * - receivedAt: the engine took the outcome in.
  *
- * A record written when the job starts (an atom in flight, or one a crash or a suspend left
- * RUNNING) has only `submittedAt`; its other times are null until the outcome is received.
+ * The record is written when the outcome is received (an atom in flight, or one a crash left
+ * RUNNING, still shows the info of its previous run, if any). A time is null when that point was
+ * never reached: a thread stopped by a timeout or an abort reports none of its own.
  * `parents` are the atoms whose results the atom was given as arguments.
  */
 export interface ExecutionRecord {
@@ -125,6 +128,10 @@ export function executionRecord(
     parents,
   };
 }
+
+// Times may be null (not reached): the shape's fields are made tagged from the start, so a record
+// of numbers shares the numbers' boxes instead of allocating one per field.
+executionRecord('', 0, 0, 0, null, null, null, null, null, null, null, null, null, false, []);
 
 /** The one constructor of execution info (positional, one shape). */
 export function executionInfo(

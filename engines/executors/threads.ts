@@ -38,10 +38,6 @@ interface Pool {
 const WORKER = new URL('./thread-worker.js', import.meta.url);
 
 async function makePool(threads: number): Promise<Pool> {
-  if (process.env.ATOMFLOW_THREAD_POOL === 'tinypool') {
-    const { Tinypool } = await import('tinypool');
-    return new Tinypool({ filename: WORKER.href, minThreads: threads, maxThreads: threads }) as unknown as Pool;
-  }
   const { Piscina } = await import('piscina');
   return new Piscina({ filename: WORKER.href, minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1 }) as unknown as Pool;
 }

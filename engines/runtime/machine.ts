@@ -17,7 +17,7 @@ import type { Clock } from './clock.js';
 import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
 import { AtomJob, Deadline, ExecuteContext, RevertingContext } from './jobs.js';
 import { Batch } from './batch.js';
-import { metaOf, received, submitted } from './meta.js';
+import { metaOf, received } from './meta.js';
 import type { EventEntry, Queued, Runtime, StartEntry } from './runtime.js';
 import { historyOf } from './storage.js';
 
@@ -193,7 +193,22 @@ export class Machine {
 
   #startedThisStep = 0;
 
+  /**
+   * The engine's side of execution info (`submittedAt`, `receivedAt`) reads the clock once per
+   * stretch of synchronous work: outcomes taken in and the jobs they make ready are stamped with the
+   * same time. It is read again after every wait (WAITING), so each outcome is received after its
+   * job ended, and each job is handed over before it starts.
+   */
+  #stepTime = Number.NaN;
+
+  #now(): number {
+    let t = this.#stepTime;
+    if (t !== t) this.#stepTime = t = now();
+    return t;
+  }
+
   #waiting(): EngineState | Promise<EngineState> {
+    this.#stepTime = Number.NaN;
     if (this.#completions.size > 0 && this.#notes.length === 0) return 'ANALYZING';
     return this.#waitLoop();
   }
@@ -412,9 +427,8 @@ export class Machine {
     const d = rt.detail(i);
     const signal = deadline !== undefined ? deadline.controller.signal : (this.#o.signal ?? NEVER);
     const ctx = new ExecuteContext(ca.name, signal, i, this.#progressSink, rt.storage.flow.uuid, d);
-    const at = now();
-    const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined, d, at, parents, deadline);
-    const meta = metaOf(d.meta, 0, d.meta.progressDetails, submitted(d.meta.execution, 'execute', at, parents), undefined);
+    const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined, d, this.#now(), parents, deadline);
+    const meta = metaOf(d.meta, 0, d.meta.progressDetails, d.meta.execution, undefined);
     this.#begin(i, job, recordWith(d, 'RUNNING', d.intention, d.results, d.failure, d.revertResults, d.revertFailure, meta));
   }
 
@@ -439,10 +453,9 @@ export class Machine {
     const isRetry = ca.kind === 'retry';
     const signal = deadline !== undefined ? deadline.controller.signal : NEVER;
     const ctx = new RevertingContext(ca.name, signal, i, this.#progressSink, rt.storage.flow.uuid, d, isRetry ? undefined : (d.failure ?? d.results), this.#flowFailures());
-    const at = now();
-    const job = new AtomJob(i, 'revert', ca.atom, args, ctx, isRetry ? historyOf(d) : undefined, d, at, parents, deadline);
+    const job = new AtomJob(i, 'revert', ca.atom, args, ctx, isRetry ? historyOf(d) : undefined, d, this.#now(), parents, deadline);
     this.#rerevert.delete(i);
-    const meta = metaOf(d.meta, 0, d.meta.progressDetails, submitted(d.meta.execution, 'revert', at, parents), d.meta.retryAt);
+    const meta = metaOf(d.meta, 0, d.meta.progressDetails, d.meta.execution, d.meta.retryAt);
     this.#begin(i, job, recordWith(d, 'REVERTING', d.intention, d.results, d.failure, d.revertResults, d.revertFailure, meta));
   }
 
@@ -620,7 +633,7 @@ export class Machine {
     const i = job.atom;
     this.#inflight[i] = 0;
     this.#running--;
-    const at = now();
+    const at = this.#now();
     if (job.action === 'execute') {
       if (c.ok) this.#executed(i, c.value, job, at);
       else this.#executeFailed(i, c.value, job, at);

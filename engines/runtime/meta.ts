@@ -12,30 +12,13 @@ import {
   type ExecutionInfo,
   type ExecutionRecord,
 } from '../../persistence/models.js';
-import { HOST, PID, THREAD_ID, type ExecutionStamps } from '../executors/executor.js';
+import type { ExecutionStamps } from '../executors/executor.js';
 
 /** `prev.earlier` with one more attempt at the end (at most EXECUTION_HISTORY kept). */
 function withEarlier(prev: ExecutionInfo, attempt: ExecutionAttempt): readonly ExecutionAttempt[] {
   const list = prev.earlier === undefined ? [] : prev.earlier.slice(prev.earlier.length >= EXECUTION_HISTORY ? 1 : 0);
   list.push(attempt);
   return Object.freeze(list);
-}
-
-/**
- * The info written when a job is handed to its executor: a record with only `submittedAt` (the
- * rest arrives with the outcome). A re-run moves the previous execute (and its revert) to `earlier`.
- */
-export function submitted(prev: ExecutionInfo | undefined, action: 'execute' | 'revert', at: number, parents: readonly string[]): ExecutionInfo {
-  const rec = executionRecord(HOST, PID, THREAD_ID, at, null, null, null, null, null, null, null, null, null, false, parents);
-  if (action === 'execute') {
-    if (prev === undefined) return executionInfo(rec, undefined, undefined);
-    if (prev.execute === undefined && prev.revert === undefined) return executionInfo(rec, undefined, prev.earlier);
-    return executionInfo(rec, undefined, withEarlier(prev, Object.freeze({ execute: prev.execute, revert: prev.revert })));
-  }
-  if (prev === undefined) return executionInfo(undefined, rec, undefined);
-  if (prev.revert === undefined) return executionInfo(prev.execute, rec, prev.earlier);
-  // Reverting again (after a revert failure): the failed revert goes to `earlier`.
-  return executionInfo(prev.execute, rec, withEarlier(prev, Object.freeze({ execute: undefined, revert: prev.revert })));
 }
 
 /** The complete record of a job whose outcome was just received. */
@@ -59,10 +42,21 @@ export function receivedRecord(job: ExecutionStamps, receivedAt: number, success
   );
 }
 
-/** `prev` with the received record of `action` in place of its in-flight one. */
+/**
+ * The info written when a job's outcome is received (nothing is written when it is handed over:
+ * that would cost a record per action on the hot path). An execute of an atom that ran before (a
+ * retry, a reset, a re-run after a resume) moves the previous execute and its revert to `earlier`;
+ * a revert after a failed revert moves that one.
+ */
 export function received(prev: ExecutionInfo | undefined, action: 'execute' | 'revert', job: ExecutionStamps, receivedAt: number, success: boolean): ExecutionInfo {
   const rec = receivedRecord(job, receivedAt, success);
-  return action === 'execute' ? executionInfo(rec, prev?.revert, prev?.earlier) : executionInfo(prev?.execute, rec, prev?.earlier);
+  if (prev === undefined) return action === 'execute' ? executionInfo(rec, undefined, undefined) : executionInfo(undefined, rec, undefined);
+  if (action === 'execute') {
+    if (prev.execute === undefined && prev.revert === undefined) return executionInfo(rec, undefined, prev.earlier);
+    return executionInfo(rec, undefined, withEarlier(prev, Object.freeze({ execute: prev.execute, revert: prev.revert })));
+  }
+  if (prev.revert === undefined) return executionInfo(prev.execute, rec, prev.earlier);
+  return executionInfo(prev.execute, rec, withEarlier(prev, Object.freeze({ execute: undefined, revert: prev.revert })));
 }
 
 /** Whether `meta` holds only the fields the engine writes (then it can be rebuilt in one shape). */
