@@ -13,7 +13,9 @@ import type { Compilation } from '../compiler/compile.js';
 export interface ReadView {
   readonly c: Compilation;
   detail(i: number): AtomDetail;
+  /** Every atom behind `i` (all ancestors, not only direct predecessors) is SUCCESS/IGNORE with intention EXECUTE/IGNORE. */
   predsDone(i: number): boolean;
+  /** Every atom after `i` (all descendants, through ignored atoms too) is PENDING/REVERTED/IGNORE. */
   succsFree(i: number): boolean;
 }
 
