@@ -381,7 +381,8 @@ export class Machine {
     const rt = this.#rt;
     const mark = rt.queue.size;
     rt.put(i, after);
-    if (rt.listens('progress')) rt.report('progress', () => ({ name: job.prev.name, progress: 0 }));
+    // Tasks report progress; retries do not (as TaskFlow).
+    if (after.kind === 'task' && rt.listens('progress')) rt.report('progress', () => ({ name: job.prev.name, progress: 0 }));
     // The start's own events travel with it (emitted only if the start is not called off).
     if (rt.queue.size > mark) job.events = rt.queue.takeFrom(mark) as EventEntry[];
     rt.queue.push(job);
@@ -589,7 +590,7 @@ export class Machine {
       if (d.state !== 'RUNNING' && d.state !== 'REVERTING') continue;
       const progressDetails = note.details === undefined ? null : { atProgress: note.progress, details: { ...note.details } };
       rt.write(note.atom, { meta: metaOf(d.meta, note.progress, progressDetails, d.meta.execution, d.meta.retryAt) });
-      rt.report('progress', () => ({ name: d.name, progress: note.progress, ...(note.details ? { details: note.details } : {}) }));
+      if (d.kind === 'task') rt.report('progress', () => ({ name: d.name, progress: note.progress, ...(note.details ? { details: note.details } : {}) }));
     }
   }
 
@@ -612,7 +613,7 @@ export class Machine {
     const results =
       d.kind === 'retry' ? Object.freeze([...(d.results as StoredAttempt[]), Object.freeze({ value, failures: Object.freeze({}) })]) : value;
     rt.put(i, recordWith(d, 'SUCCESS', d.intention, results, null, d.revertResults, d.revertFailure, meta), rt.listens('atom') ? { result: value } : undefined);
-    if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
+    if (d.kind === 'task' && rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
 
   #interrupted(error: unknown): boolean {
@@ -696,7 +697,7 @@ export class Machine {
     const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), d.meta.retryAt);
     const results = d.kind === 'retry' ? Object.freeze([]) : d.results;
     rt.put(i, recordWith(d, 'REVERTED', d.intention, results, d.failure, value, null, meta), rt.listens('atom') ? { result: value } : undefined);
-    if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
+    if (d.kind === 'task' && rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
 
   #revertFailed(i: number, error: unknown): void {
