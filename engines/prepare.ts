@@ -52,6 +52,7 @@ export function freshStorage(
     meta: Readonly<Record<string, unknown>>;
     ids: IdGenerator | undefined;
     rules: FailureRules;
+    flowUuid: string | undefined;
   },
 ): Storage {
   const idOpt = fields.ids ? { uuid: fields.ids() } : {};
@@ -62,7 +63,7 @@ export function freshStorage(
   const flow = createFlowDetail({
     name: c.rootName,
     meta: { ...fields.meta, store: { ...(fields.store ?? {}) }, [RULES_KEY]: { ...fields.rules } },
-    ...(fields.ids ? { uuid: fields.ids() } : {}),
+    ...(fields.flowUuid !== undefined ? { uuid: fields.flowUuid } : fields.ids ? { uuid: fields.ids() } : {}),
   });
   return new Storage(c, backend, book, flow, freshDetails(c, fields.ids));
 }
