@@ -226,6 +226,16 @@ export class Runtime {
     return after;
   }
 
+  /**
+   * Has storage store `record` for atom `i` in place of its in-memory record until that changes
+   * (no transition, no event, no counter: the in-memory run does not see it). A new record
+   * (`fresh`) gets its `updatedAt` here; an earlier one is stored as it was.
+   */
+  hold(i: number, record: AtomDetail, fresh: boolean): void {
+    if (fresh) (record as { updatedAt: number | null }).updatedAt = Date.now();
+    this.storage.hold(i, record);
+  }
+
   setIntention(i: number, intention: Intention): void {
     if (this.detail(i).intention !== intention) this.write(i, { intention });
   }
