@@ -11,7 +11,7 @@ import { IdHeap } from '../../lib/heap.js';
 import { History, Retry } from '../../lib/retry.js';
 import { flowTransition, type EngineState, type FlowState } from '../../lib/states.js';
 import type { Task } from '../../lib/task.js';
-import { recordWith, updateAtom, type AtomDetail, type StoredAttempt } from '../../persistence/models.js';
+import { recordWith, type AtomDetail, type StoredAttempt } from '../../persistence/models.js';
 import type { Completion, Executor, Job, Post } from '../executors/executor.js';
 import type { Clock } from './clock.js';
 import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
@@ -389,7 +389,7 @@ export class Machine {
     rt.put(i, after);
     // A serial batch runs its members one by one: until a member really starts (#between), the
     // store keeps its record from before (only the first member starts with the step's commit).
-    if (this.#queuing && this.#startedThisStep > 0) rt.hold(i, job.prev, false);
+    if (this.#queuing && this.#startedThisStep > 0) rt.hold(i, job.prev, undefined);
     // Tasks report progress; retries do not (as TaskFlow).
     if (after.kind === 'task' && rt.listens('progress')) rt.report('progress', () => ({ name: job.prev.name, progress: 0 }));
     // The start's own events travel with it (emitted only if the start is not called off).
@@ -623,12 +623,12 @@ export class Machine {
     else this.#revertFailed(i, c.value, early, at);
   }
 
-  /** The record of outcome `c` stored before its analysis (a copy: `put` stamps it), if any. */
+  /** The record of outcome `c` stored before its analysis, if any. */
   #early(c: Completion): AtomDetail | undefined {
     const held = this.#rt.storage.held(c.job.atom);
     if (held === undefined) return undefined;
     const state = c.job.action === 'execute' ? (c.ok ? 'SUCCESS' : 'FAILURE') : c.ok ? 'REVERTED' : 'REVERT_FAILURE';
-    return held.state === state ? updateAtom(held, {}) : undefined;
+    return held.state === state ? held : undefined;
   }
 
   /** The record an outcome makes of atom `d` at time `at`; undefined for an interrupted execute (it stays RUNNING). */
@@ -648,15 +648,14 @@ export class Machine {
   readonly #between = (done: Completion | undefined, next: Job): Promise<void> | undefined => {
     const rt = this.#rt;
     if (done === undefined && rt.storage.held(next.atom) === undefined) return undefined;
+    const now = Date.now();
     if (done !== undefined) {
       const i = done.job.atom;
-      const at = Date.now();
-      this.#endedAt[i] = at;
-      const record = this.#outcomeRecord(done, rt.detail(i), at);
-      if (record !== undefined) rt.hold(i, record, true);
+      this.#endedAt[i] = now;
+      const record = this.#outcomeRecord(done, rt.detail(i), now);
+      if (record !== undefined) rt.hold(i, record, now);
     }
     const d = rt.detail(next.atom);
-    const now = Date.now();
     const x = next.action === 'execute' ? execution(d.meta.execution, now, undefined, undefined, undefined) : execution(d.meta.execution, undefined, undefined, now, undefined);
     rt.put(next.atom, recordWith(d, d.state, d.intention, d.results, d.failure, d.revertResults, d.revertFailure, metaOf(d.meta, d.meta.progress, d.meta.progressDetails, x, d.meta.retryAt)));
     return this.#commit();

@@ -228,11 +228,11 @@ export class Runtime {
 
   /**
    * Has storage store `record` for atom `i` in place of its in-memory record until that changes
-   * (no transition, no event, no counter: the in-memory run does not see it). A new record
-   * (`fresh`) gets its `updatedAt` here; an earlier one is stored as it was.
+   * (no transition, no event, no counter: the in-memory run does not see it). A new record gets
+   * `updatedAt` (its time); an earlier one (`updatedAt` undefined) is stored as it was.
    */
-  hold(i: number, record: AtomDetail, fresh: boolean): void {
-    if (fresh) (record as { updatedAt: number | null }).updatedAt = Date.now();
+  hold(i: number, record: AtomDetail, updatedAt: number | undefined): void {
+    if (updatedAt !== undefined) (record as { updatedAt: number | null }).updatedAt = updatedAt;
     this.storage.hold(i, record);
   }
 

@@ -55,11 +55,14 @@ export class Storage {
 
   setAtom(i: number, detail: AtomDetail): void {
     this.details[i] = detail;
-    this.#dirty.add(i);
     if (this.#holds !== 0 && this.#held![i] !== undefined) {
+      const held = this.#held![i];
       this.#held![i] = undefined;
       this.#holds--;
+      // The record held (and so stored, or about to be) becoming the in-memory one: nothing to write.
+      if (held === detail) return;
     }
+    this.#dirty.add(i);
   }
 
   /**
