@@ -6,7 +6,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GraphFlow, load, task } from '../../index.js';
+import { GraphFlow, LinearFlow, UnorderedFlow, load, task } from '../../index.js';
 import { Capture, T, engineConfigs, withEngine, type Journal } from '../support/index.js';
 
 /** Position of `entry` in the transcript (it must be there). */
@@ -101,3 +101,37 @@ for (const engine of engineConfigs) {
     });
   });
 }
+
+describe('parallel engine: an execute cut short while the run turns to reverting', () => {
+  test('an atom interrupted by abort after another failed is reverted on the next run, and so is what is before it', async () => {
+    const j: Journal = [];
+    const ac = new AbortController();
+    const flow = new LinearFlow('f').add(
+      new T('a', { journal: j }),
+      new UnorderedFlow('u').add(
+        task({
+          name: 'slow',
+          execute: (_args, ctx) =>
+            new Promise((_resolve, reject) => {
+              j.push('slow execute');
+              ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
+            }),
+          revert: () => void j.push('slow revert'),
+        }),
+        new T('bad', { fail: true, journal: j }),
+      ),
+    );
+    const e = load(flow, { engine: 'parallel' });
+    e.on('atom', (ev) => {
+      if (ev.name === 'bad' && ev.state === 'FAILURE') ac.abort();
+    });
+    await e.run({ signal: ac.signal });
+    // slow was cut short: it stays RUNNING (its work may be half done) and the run is SUSPENDED, not REVERTED.
+    assert.equal(e.storage.getFlowState(), 'SUSPENDED');
+    assert.equal(e.storage.getAtomState('slow'), 'RUNNING');
+    assert.equal(e.storage.getAtomState('a'), 'SUCCESS');
+    await assert.rejects(e.run(), /fail-bad/);
+    assert.deepEqual(['a', 'slow', 'bad'].map((n) => e.storage.getAtomState(n)), ['REVERTED', 'REVERTED', 'REVERTED']);
+    assert.ok(j.indexOf('a revert') > j.indexOf('slow revert'), JSON.stringify(j));
+  });
+});

@@ -162,6 +162,26 @@ describe('crash and resume on SQLite (SIGKILL)', () => {
     });
   }
 
+  test('serial batch: a failure stored before the kill is resolved on resume; the member cut short is reverted, not run again', async () => {
+    const { before, after } = await crashAndResume('batch-fail', 'c:execute');
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(before.atoms).map(([k, v]) => [k, `${v.state}/${v.intention}`])),
+      { a: 'SUCCESS/EXECUTE', b: 'SUCCESS/EXECUTE', x: 'FAILURE/EXECUTE', c: 'RUNNING/EXECUTE', d: 'PENDING/EXECUTE' },
+    );
+    assert.equal(after.flowState, 'REVERTED');
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(after.atoms).map(([k, v]) => [k, v.state])),
+      { a: 'REVERTED', b: 'REVERTED', x: 'REVERTED', c: 'REVERTED', d: 'PENDING' },
+    );
+    const got = count(after.journal);
+    for (const name of ['a', 'b', 'x', 'c']) {
+      assert.equal(got.get(`execute:${name}`), 1, `${name} ran once`);
+      assert.equal(got.get(`revert:${name}`), 1, `${name} was reverted once`);
+    }
+    assert.equal(got.get('execute:d'), undefined, 'd never started');
+    assert.ok(after.journal.indexOf('revert:a') > after.journal.indexOf('revert:c'), 'a is reverted after the batch');
+  });
+
   test('the killed atom is stored RUNNING (or REVERTING) and finished atoms keep their results', async () => {
     const { before } = await crashAndResume('linear', 'c:execute');
     assert.deepEqual(
@@ -191,6 +211,8 @@ describe('crash and resume on SQLite (SIGKILL)', () => {
       revert: ['a:revert', 'b:revert', 'c:revert', 'd:revert', 'boom:revert', 'd:execute', 'c:after'],
       batch: ['b', 'c', 'd', 'e'].flatMap((a) => [`${a}:execute`, `${a}:after`]),
       'batch-revert': ['b', 'c', 'd', 'e'].flatMap((a) => [`${a}:execute`, `${a}:revert`]),
+      // (a kill in a member after x, once x's failure is stored, has its own test above)
+      'batch-fail': ['b:execute', 'x:execute', 'a:revert', 'b:revert', 'x:revert', 'c:revert', 'd:revert'],
     };
     const kinds = Object.keys(points) as CrashFlowKind[];
     for (let i = 0; i < 10; i++) {
