@@ -2,7 +2,9 @@
  * The loop: RESUMING → SCHEDULING → WAITING → ANALYZING → … → SUCCESS | REVERTED | FAILURE |
  * SUSPENDED. `step(state)` does the work of one state and returns the next (declared in
  * `NEXT`). Outcomes are applied one at a time by this single writer; each step's writes are
- * committed together and its events emitted after the commit. Executors only run jobs.
+ * committed together and its events emitted after the commit. Executors only run jobs. A serial
+ * batch is still one step, but between its members the outcome so far and the next start are
+ * committed too (#between), so a crash inside it only runs the member in flight again.
  */
 import createDebug from 'debug';
 import { AtomflowError, InvalidStateTransition, StorageFailure, WrappedFailure } from '../../lib/errors.js';
