@@ -32,6 +32,7 @@ export {
   ClaimLost,
   InvalidSchedule,
   AtomTimeout,
+  WorkerLost,
   AtomState,
   FlowState,
   EngineState,
@@ -41,6 +42,7 @@ export {
 } from './lib/index.js';
 export type {
   AtomOptions,
+  Redeliver,
   AtomContext,
   RevertContext,
   ArgBinding,
