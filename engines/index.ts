@@ -4,3 +4,4 @@ export { load, run, resume, type ResumeOptions } from './load.js';
 export type { LoadOptions, EngineKind, WorkerOptions } from './options.js';
 export { compile, type Compilation, type CompiledAtom, type CompiledFlow } from './compiler/compile.js';
 export { systemClock, ManualClock, type Clock } from './runtime/clock.js';
+export { createWorker, type CreateWorkerOptions, type AtomflowWorker, type AtomSource } from './executors/worker-server.js';

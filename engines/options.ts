@@ -143,9 +143,9 @@ function positive(key: string, v: unknown, fallback: number): number {
 /** The worker engine's options, with the environment's defaults (ATOMFLOW_REDIS_URL, ATOMFLOW_WORKER_QUEUE). */
 export function resolveWorker(w: WorkerOptions | undefined): ResolvedWorkerOptions {
   if (w !== undefined && !isRecord(w)) throw fail('worker', 'must be an object ({ connection, queue, ... })');
-  const o = w ?? {};
+  const o: WorkerOptions = w ?? {};
   for (const k of Object.keys(o)) if (!WORKER_KEYS.has(k)) throw fail(`worker.${k}`, `is unknown (known: ${[...WORKER_KEYS].join(', ')})`);
-  const connection = o.connection ?? process.env.ATOMFLOW_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const connection: string | Readonly<Record<string, unknown>> = o.connection ?? process.env.ATOMFLOW_REDIS_URL ?? 'redis://127.0.0.1:6379';
   if (typeof connection === 'string' ? !/^rediss?:\/\//.test(connection) : !isRecord(connection)) {
     throw fail('worker.connection', `must be a redis:// URL or ioredis options, not ${JSON.stringify(connection)}`);
   }
