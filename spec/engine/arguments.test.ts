@@ -20,13 +20,14 @@ import {
   run,
   task,
 } from '../../index.js';
-import { engineConfigs, withEngine } from '../support/index.js';
+import { suiteConfigs, forEngine, withEngine } from '../support/index.js';
 
 const give = (name: string, provides: string | string[], value: unknown) => task({ name, provides, execute: () => value });
 const use = (name: string, requires: string[], provides = 'got', extra: object = {}) =>
   task({ name, requires, provides, ...extra, execute: (args: Record<string, unknown>) => (requires.length === 1 ? args[requires[0]!] : args) });
 
-for (const engine of engineConfigs) {
+for (const engine of suiteConfigs) {
+  const test = forEngine(engine);
   describe(`${engine} engine: arguments`, () => {
     test('store beats a predecessor; fetch gives the store first and fetchAll lists both', async () => {
       const e = load(new LinearFlow('f').add(give('a', 'x', 1), use('u', ['x'])), withEngine(engine, { store: { x: 100 } }));

@@ -5,8 +5,10 @@
  * behaviour suite runs on every engine.
  */
 import fs from 'node:fs';
+import { test as nodeTest, type TestFn } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
+import { suiteWorkerOptions } from './worker.js';
 import { Failure, SqliteBackend, Task, type AtomContext, type Engine, type EngineKind, type LoadOptions, type RevertContext } from '../../index.js';
 
 /** Every engine kind a behaviour suite must pass on. */
@@ -14,13 +16,17 @@ export const engineKinds: readonly EngineKind[] = ['serial', 'parallel'];
 
 /** Every engine kind, and the serial engine persisting to a SQLite file. */
 export const engineConfigs = ['serial', 'parallel', 'serial+sqlite'] as const;
-export type EngineConfig = (typeof engineConfigs)[number];
+export type EngineConfig = (typeof engineConfigs)[number] | 'worker';
+
+/** The configs of the behaviour suites that also run on engine 'worker' (atoms in a worker process). */
+export const suiteConfigs: readonly EngineConfig[] = [...engineConfigs, 'worker'];
 
 let dbDir: string | undefined;
 let dbCount = 0;
 
 /** Load options for a config: the engine kind, and for `+sqlite` a fresh SQLite file as backend. */
 export function withEngine(config: EngineConfig, extra: LoadOptions = {}): LoadOptions {
+  if (config === 'worker') return suiteWorkerOptions(extra);
   if (config === 'serial+sqlite') {
     dbDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-spec-'));
     return { ...extra, engine: 'serial', backend: new SqliteBackend(path.join(dbDir, `run-${++dbCount}.db`)) };
@@ -104,6 +110,10 @@ export class Progressing extends Task {
     this.journal = journal;
   }
   readonly journal: Journal | undefined;
+  /** Engine 'worker': how a worker process builds it. */
+  static fromWorkerParams(name: string): Progressing {
+    return new Progressing(name);
+  }
   execute(_args: Record<string, unknown>, ctx: AtomContext): number {
     ctx.progress(0);
     ctx.progress(1);
@@ -123,6 +133,9 @@ export class Failing extends Task {
     this.journal = journal;
   }
   readonly journal: Journal | undefined;
+  static fromWorkerParams(name: string): Failing {
+    return new Failing(name);
+  }
   execute(): never {
     this.journal?.push(`${this.name} execute`);
     throw new RuntimeError('Woot!');
@@ -178,6 +191,13 @@ export class T extends Task {
     this.rfail = rfail ?? false;
     this.journal = journal;
   }
+  /** Engine 'worker': what a worker process needs to build the same task (see `fromWorkerParams`). */
+  workerParams(): { ret: unknown; fail: boolean; rfail: boolean } {
+    return { ret: this.ret, fail: this.fail, rfail: this.rfail };
+  }
+  static fromWorkerParams(name: string, params: { ret?: unknown; fail?: boolean; rfail?: boolean } | undefined): T {
+    return new T(name, params ?? {});
+  }
   execute(args: Record<string, unknown>): unknown {
     this.journal?.push(`${this.name} execute${Object.keys(args).length ? ' ' + JSON.stringify(args) : ''}`);
     if (this.fail) throw new RuntimeError(`fail-${this.name}`);
@@ -193,4 +213,63 @@ export class T extends Task {
 /** Resolves after `ms` of real time (for tasks that must overlap on the parallel engine). */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Tests of the behaviour suites that cannot run on engine 'worker': their atoms are closures of
+ * the test, or record into the test's memory (journals, counters), so a worker process cannot
+ * load them. Everything else in those suites runs on 'worker' too.
+ */
+export const workerLocalTests = new Set<string>([
+  "revert gets its own Failure as result and every execute failure",
+  "nested linear flows revert children in reverse order",
+  "graph flow orders by requires/provides whatever the add order, and reverts backwards",
+  "running again after a failed revert retries the revert and finishes reverting",
+  "onFailure 'halt' leaves the run un-reverted in FAILURE, and a re-run continues",
+  "after SUCCESS a second run does nothing but report the flow",
+  "reset() starts over",
+  "priority orders ready atoms, for execution and for revert",
+  "progress events: 0.0 and 1.0 from the engine around what the task reports",
+  "a second run() while one is running is refused",
+  "depth ALL ignores all successors",
+  "depth FLOW ignores per depth",
+  "depth NEIGHBORS ignores per depth",
+  "depth ATOM ignores per depth",
+  "jumping over an ignored provider at ATOM depth uses an earlier provider in scope",
+  "a consumer of an ignored provider fails at schedule time: FAILURE without revert",
+  "a task that calls suspend() finishes; nothing after it starts",
+  "closing runIter right after SCHEDULING suspends cleanly before any atom runs",
+  "aborting the run signal acts as suspend; an in-flight revert is never cancelled",
+  "store beats a predecessor; fetch gives the store first and fetchAll lists both",
+  "atom inject beats the store and predecessors, and never shows in fetchAll",
+  "with a store every task of a chain sees the store value; without, each sees its predecessor",
+  "optional arguments are passed only when something provides them",
+  "provides: whole, by index, by key, short results",
+  "rebind as a list maps positionally onto requires; as an object by name",
+  "scoping: the nearest earlier provider in the innermost scope wins",
+  "customer, customer2, washer: washer gets customer2's dog",
+  "a retry's provides are visible to its subflow and after it",
+  "storage reads: NotFound for unknown names and atoms",
+  "inject() on the storage adds flow-level values before a run",
+]);
+
+/** `test`, skipping on engine 'worker' the tests listed in `workerLocalTests`. */
+export function forEngine(engine: EngineConfig): (name: string, fn: TestFn) => void {
+  return (name, fn) => {
+    if (engine === 'worker' && workerLocalTests.has(name)) nodeTest(name, { skip: 'its atoms live in the test process (closures, journals in memory)' }, fn);
+    else nodeTest(name, fn);
+  };
+}
+
+/**
+ * What a run raised, as `{ type, message }`: the error itself in-process; on engine 'worker' the
+ * original object stays in the worker, so `run()` raises a WrappedFailure of its Failure (API.md).
+ */
+export function raised(engine: EngineConfig, thrown: unknown): { type: string; message: string } {
+  if (engine === 'worker') {
+    const failures = (thrown as { failures?: ReadonlyArray<{ exceptionType: string; message: string }> }).failures;
+    if (!Array.isArray(failures) || failures.length !== 1) return { type: `not one wrapped failure: ${String(thrown)}`, message: '' };
+    return { type: failures[0]!.exceptionType, message: failures[0]!.message };
+  }
+  return { type: (thrown as Error)?.constructor?.name ?? typeof thrown, message: (thrown as Error)?.message };
 }
