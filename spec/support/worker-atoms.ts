@@ -67,3 +67,16 @@ export function readLedger(ledger: string): string[] {
     .filter(Boolean)
     .map((l) => l.replace(/ \d+$/, ''));
 }
+
+/**
+ * The flow of the engine-crash test: a, then g1 and g2 side by side (each waits for its gate),
+ * then z. Built the same way in the engine process that is killed and in the one that resumes.
+ */
+export async function buildCrashFlow(ledger: string, gate1: string, gate2: string) {
+  const { LinearFlow, UnorderedFlow } = await import('../../index.js');
+  return new LinearFlow('crash').add(
+    new Ledgered('a', { ledger }),
+    new UnorderedFlow('mid').add(new Gated('g1', { ledger, gate: gate1 }), new Gated('g2', { ledger, gate: gate2 })),
+    new Ledgered('z', { ledger }),
+  );
+}
