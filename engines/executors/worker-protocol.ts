@@ -14,9 +14,15 @@ export interface RemoteInfo {
   readonly pid: number;
   /** When the worker took the job (epoch ms). */
   readonly startedAt: number;
+  /** Reading the job's arguments and finding the atom. */
+  readonly argsStartedAt: number;
+  readonly argsEndedAt: number;
   /** When the atom's function was called and when it returned (epoch ms). */
   readonly taskStartedAt: number;
   readonly taskEndedAt: number;
+  /** Checking the result can travel as JSON. */
+  readonly resultStartedAt: number;
+  readonly resultEndedAt: number;
   /** When the reply was ready (epoch ms). */
   readonly endedAt: number;
   /** How many times BullMQ started this job (more than 1: delivered again after a worker died). */

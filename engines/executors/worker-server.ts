@@ -102,10 +102,24 @@ async function perform(registry: Registry, job: BullJob, shutdown: AbortSignal):
   const startedAt = Date.now();
   const d = job.data as JobDescription;
   const deliveries = job.attemptsStarted ?? 1;
+  let argsEndedAt = startedAt;
   let taskStartedAt = startedAt;
   let taskEndedAt = startedAt;
+  let resultEndedAt = startedAt;
   let progress = Promise.resolve();
-  const info = (): RemoteInfo => ({ hostname: HOST, pid: process.pid, startedAt, taskStartedAt, taskEndedAt, endedAt: Date.now(), deliveries });
+  const info = (): RemoteInfo => ({
+    hostname: HOST,
+    pid: process.pid,
+    startedAt,
+    argsStartedAt: startedAt,
+    argsEndedAt,
+    taskStartedAt,
+    taskEndedAt,
+    resultStartedAt: taskEndedAt,
+    resultEndedAt,
+    endedAt: Date.now(),
+    deliveries,
+  });
   const fail = (e: unknown): Reply => ({ format: REPLY_FORMAT, ok: false, failure: Failure.from(e).toJSON(), info: info() });
   try {
     if (d === null || typeof d !== 'object' || d.format !== 1) throw new InvariantViolation(`job ${job.id}: not an atomflow job (format ${String((d as { format?: unknown })?.format)})`);
@@ -132,7 +146,7 @@ async function perform(registry: Registry, job: BullJob, shutdown: AbortSignal):
           }
         : {}),
     };
-    taskStartedAt = Date.now();
+    argsEndedAt = taskStartedAt = Date.now();
     let value: unknown;
     try {
       value = await (d.action === 'execute' ? atom.execute(d.args, ctx) : atom.revert(d.args, ctx as never));
@@ -145,6 +159,7 @@ async function perform(registry: Registry, job: BullJob, shutdown: AbortSignal):
     } catch (e) {
       throw new InvariantViolation(`atom '${d.atomName}': its ${d.action} result cannot be sent as JSON (${(e as Error).message})`, { subject: d.atomName, cause: e });
     }
+    resultEndedAt = Date.now();
     return { format: REPLY_FORMAT, ok: true, value, info: info() };
   } catch (e) {
     return fail(e);

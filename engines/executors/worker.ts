@@ -17,6 +17,28 @@ export interface RemoteJob {
   remote?: RemoteInfo;
 }
 
+/**
+ * Where and when the worker ran the job: kept on the job (`remote`), and copied into the job's
+ * execution stamps when the job has them (execution info: hostname, pid and the times).
+ */
+function stamp(job: Job, info: RemoteInfo): void {
+  (job as RemoteJob).remote = info;
+  if (!('hostname' in job)) return;
+  Object.assign(job, {
+    hostname: info.hostname,
+    pid: info.pid,
+    threadId: 0,
+    startedAt: info.startedAt,
+    argsStartedAt: info.argsStartedAt,
+    argsEndedAt: info.argsEndedAt,
+    taskStartedAt: info.taskStartedAt,
+    taskEndedAt: info.taskEndedAt,
+    resultStartedAt: info.resultStartedAt,
+    resultEndedAt: info.resultEndedAt,
+    endedAt: info.endedAt,
+  });
+}
+
 class Flight implements InFlight {
   readonly id: string;
   readonly description: JobDescription;
@@ -46,7 +68,7 @@ class Flight implements InFlight {
       this.#post(job.settle(false, Failure.from(new WorkerLost(d.atomName, d.action, this.id, `the worker's reply is not understood: ${JSON.stringify(reply)?.slice(0, 200)}`))));
       return;
     }
-    if (reply.info) (job as RemoteJob).remote = reply.info;
+    if (reply.info) stamp(job, reply.info);
     if (reply.ok) this.#post(job.settle(true, reply.value));
     else {
       let failure: Failure;

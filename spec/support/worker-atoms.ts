@@ -4,7 +4,7 @@
  * count executions across processes; `Gated` also waits for a gate file before it finishes.
  */
 import fs from 'node:fs';
-import { Task, type AtomContext, type RevertContext, type TaskOptions } from '../../index.js';
+import { Failure, Task, type AtomContext, type RevertContext, type TaskOptions } from '../../index.js';
 
 interface LedgerParams {
   ledger: string;
@@ -36,8 +36,11 @@ export class Ledgered extends Task {
     note(this.params.ledger, `done ${this.name}`);
     return this.name;
   }
-  override revert(_args: Record<string, unknown>, _ctx: RevertContext): void {
+  override revert(_args: Record<string, unknown>, ctx: RevertContext): void {
     note(this.params.ledger, `revert ${this.name}`);
+    // What the revert was given, as a worker sees it: its result (a Failure when execute failed) and the run's failures.
+    const r = ctx.result instanceof Failure ? `Failure:${ctx.result.exceptionType}` : JSON.stringify(ctx.result ?? null);
+    note(this.params.ledger, `given ${this.name} ${r} [${Object.entries(ctx.flowFailures).map(([k, f]) => `${k}:${f.exceptionType}`).join(',')}]`);
   }
   protected async wait(): Promise<void> {}
 }

@@ -216,6 +216,8 @@ describe('engine worker: a worker killed inside an atom', () => {
       ['a.t RUNNING', 'a.t SUCCESS(a)', 'n.t RUNNING', 'n.t FAILURE(WorkerLost)', 'n.t REVERTING', 'n.t REVERTED(None)', 'a.t REVERTING', 'a.t REVERTED(None)'],
     );
     assert.deepEqual(lines.filter((l) => l.startsWith('revert')), ['revert n', 'revert a']);
+    // Reverts on a worker get execute's Failure or result and the run's failures, revived from JSON.
+    assert.deepEqual(lines.filter((l) => l.startsWith('given')), ['given n Failure:WorkerLost [n:WorkerLost]', 'given a "a" [n:WorkerLost]']);
     assert.equal(engine.storage.getFlowState(), 'REVERTED');
   });
 });
