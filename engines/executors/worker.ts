@@ -39,6 +39,11 @@ function stamp(job: Job, info: RemoteInfo): void {
   });
 }
 
+/** A failure made here for a job, shaped like those from workers (no live error), so run() rejects alike. */
+function lost(e: WorkerLost): Failure {
+  return Failure.fromJSON(Failure.from(e).toJSON());
+}
+
 class Flight implements InFlight {
   readonly id: string;
   readonly description: JobDescription;
@@ -60,12 +65,12 @@ class Flight implements InFlight {
     const job = this.#job;
     const d = this.description;
     if (outcome.kind === 'failed') {
-      this.#post(job.settle(false, Failure.from(new WorkerLost(d.atomName, d.action, this.id, outcome.reason))));
+      this.#post(job.settle(false, lost(new WorkerLost(d.atomName, d.action, this.id, outcome.reason))));
       return;
     }
     const reply = outcome.reply as Partial<Reply & { failure: FailureData }> | null;
     if (reply === null || typeof reply !== 'object' || reply.format !== REPLY_FORMAT) {
-      this.#post(job.settle(false, Failure.from(new WorkerLost(d.atomName, d.action, this.id, `the worker's reply is not understood: ${JSON.stringify(reply)?.slice(0, 200)}`))));
+      this.#post(job.settle(false, lost(new WorkerLost(d.atomName, d.action, this.id, `the worker's reply is not understood: ${JSON.stringify(reply)?.slice(0, 200)}`))));
       return;
     }
     if (reply.info) stamp(job, reply.info);

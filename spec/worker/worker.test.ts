@@ -161,7 +161,7 @@ describe('engine worker: the atomflow worker command', () => {
 describe('engine worker: a worker killed inside an atom', () => {
   const lock = { lockMs: 2000, stalledIntervalMs: 1000 };
 
-  async function killInside(name: string, redeliver: 'once' | 'never'): Promise<{ engine: Engine; ledger: string; cap: Capture; error: unknown; pids: Set<string> }> {
+  async function killInside(name: string, redeliver: 'once' | 'never', kills = 1): Promise<{ engine: Engine; ledger: string; cap: Capture; error: unknown; pids: Set<string> }> {
     const queue = queueFor(`kill-${redeliver}`);
     const ledger = path.join(dir, `${name}.ledger`);
     const gate = path.join(dir, `${name}.gate`);
@@ -174,11 +174,14 @@ describe('engine worker: a worker killed inside an atom', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    await until(() => readLedger(ledger).some((l) => l.startsWith(`execute ${name}`)), `${name} to start on the first worker`);
-    first.child.kill('SIGKILL');
-    await first.exited;
-    const second = worker({ queue, concurrency: 2, ...lock });
-    await second.ready;
+    let current = first;
+    for (let k = 1; k <= kills; k++) {
+      await until(() => count(readLedger(ledger), `execute ${name}`) === k, `${name} to start on worker ${k}`);
+      current.child.kill('SIGKILL');
+      await current.exited;
+      current = worker({ queue, concurrency: 2, ...lock });
+      await current.ready;
+    }
     fs.writeFileSync(gate, '');
     const error = await running;
     const pids = new Set(
@@ -219,6 +222,20 @@ describe('engine worker: a worker killed inside an atom', () => {
     // Reverts on a worker get execute's Failure or result and the run's failures, revived from JSON.
     assert.deepEqual(lines.filter((l) => l.startsWith('given')), ['given n Failure:WorkerLost [n:WorkerLost]', 'given a "a" [n:WorkerLost]']);
     assert.equal(engine.storage.getFlowState(), 'REVERTED');
+  });
+
+  test("redeliver 'once': a worker lost a second time fails the atom with WorkerLost (BullMQ's stalled limit)", async () => {
+    const { ledger, cap, error } = await killInside('twice', 'once', 2);
+    assert.ok(error instanceof WrappedFailure);
+    assert.equal(error.failures[0]!.exceptionType, 'WorkerLost');
+    assert.match(error.failures[0]!.message, /stalled/);
+    const lines = readLedger(ledger);
+    assert.equal(count(lines, 'execute twice'), 2);
+    assert.equal(count(lines, 'done twice'), 0);
+    assert.deepEqual(
+      cap.values.map((v) => v.replace(/\(Failure: WorkerLost: .*\)$/, '(WorkerLost)')),
+      ['a.t RUNNING', 'a.t SUCCESS(a)', 'twice.t RUNNING', 'twice.t FAILURE(WorkerLost)', 'twice.t REVERTING', 'twice.t REVERTED(None)', 'a.t REVERTING', 'a.t REVERTED(None)'],
+    );
   });
 });
 
