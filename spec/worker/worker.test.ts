@@ -122,6 +122,23 @@ describe('engine worker: basics', () => {
     assert.equal(e.storage.getFlowState(), 'FAILURE');
   });
 
+  test('bullmq is only imported lazily (users of the other engines never load it)', () => {
+    const root = path.join(here, '..', '..');
+    const files: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) {
+          if (e.name !== 'spec' && e.name !== 'bench' && e.name !== 'node_modules') walk(p);
+        } else if (e.name.endsWith('.js')) files.push(p);
+      }
+    };
+    walk(root);
+    const users = files.filter((f) => fs.readFileSync(f, 'utf8').includes('bullmq'));
+    assert.ok(users.length >= 2, 'the worker modules mention bullmq');
+    for (const f of users) assert.doesNotMatch(fs.readFileSync(f, 'utf8'), /^\s*import\s[^;(]*['"]bullmq['"]/m, `${path.relative(root, f)} imports bullmq statically`);
+  });
+
   test('options: worker settings are checked; redeliver is an atom option', () => {
     assert.throws(() => load(new T('a'), { engine: 'worker', worker: { queue: 'a:b' } }), (e: unknown) => e instanceof InvariantViolation && e.option === 'worker.queue');
     assert.throws(() => load(new T('a'), { engine: 'worker', worker: { nope: 1 } as never }), (e: unknown) => e instanceof InvariantViolation && e.option === 'worker.nope');
