@@ -20,11 +20,11 @@ import {
   run,
   task,
 } from '../../index.js';
-import { suiteConfigs, forEngine, withEngine } from '../support/index.js';
+import { Give, Use, suiteConfigs, forEngine, withEngine } from '../support/index.js';
 
-const give = (name: string, provides: string | string[], value: unknown) => task({ name, provides, execute: () => value });
-const use = (name: string, requires: string[], provides = 'got', extra: object = {}) =>
-  task({ name, requires, provides, ...extra, execute: (args: Record<string, unknown>) => (requires.length === 1 ? args[requires[0]!] : args) });
+// Fixture classes (not closures), so a worker process can run them too.
+const give = (name: string, provides: string | string[], value: unknown) => new Give(name, { provides, value });
+const use = (name: string, requires: string[], provides = 'got', extra: object = {}) => new Use(name, { requires, provides, ...extra, single: requires.length === 1 ? requires[0] : undefined });
 
 for (const engine of suiteConfigs) {
   const test = forEngine(engine);

@@ -9,7 +9,7 @@ import { test as nodeTest, type TestFn } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
 import { suiteWorkerOptions } from './worker.js';
-import { Failure, SqliteBackend, Task, type AtomContext, type Engine, type EngineKind, type LoadOptions, type RevertContext } from '../../index.js';
+import { Failure, SqliteBackend, Task, type AtomContext, type TaskOptions, type Engine, type EngineKind, type LoadOptions, type RevertContext } from '../../index.js';
 
 /** Every engine kind a behaviour suite must pass on. */
 export const engineKinds: readonly EngineKind[] = ['serial', 'parallel'];
@@ -171,6 +171,43 @@ export class Conditional extends Task<{ x: unknown; y: unknown }> {
   }
 }
 
+/** Returns a fixed value (the arguments suite's `give`). */
+export class Give extends Task {
+  readonly value: unknown;
+  constructor(name: string, opts: { value: unknown; provides?: string | string[] }) {
+    super({ name, ...(opts.provides !== undefined ? { provides: opts.provides } : {}) });
+    this.value = opts.value;
+  }
+  workerParams(): { value: unknown } {
+    return { value: this.value };
+  }
+  static fromWorkerParams(name: string, p: { value: unknown }): Give {
+    return new Give(name, p);
+  }
+  execute(): unknown {
+    return this.value;
+  }
+}
+
+/** Returns its one argument, or all its arguments (the arguments suite's `use`). */
+export class Use extends Task {
+  readonly single: string | undefined;
+  constructor(name: string, opts: { single?: string | undefined } & Omit<TaskOptions, 'name'>) {
+    const { single, ...rest } = opts;
+    super({ name, ...rest });
+    this.single = single;
+  }
+  workerParams(): { single?: string } {
+    return this.single === undefined ? {} : { single: this.single };
+  }
+  static fromWorkerParams(name: string, p: { single?: string }): Use {
+    return new Use(name, p);
+  }
+  execute(args: Record<string, unknown>): unknown {
+    return this.single === undefined ? args : args[this.single];
+  }
+}
+
 /** TaskFlow's FailingTaskWithOneArg: execute(x) throws `Woot with <x>`. */
 export class FailingWithArg extends Task<{ x: unknown }> {
   static override requires = ['x'];
@@ -248,17 +285,9 @@ export const workerLocalTests = new Set<string>([
   "a task that calls suspend() finishes; nothing after it starts",
   "closing runIter right after SCHEDULING suspends cleanly before any atom runs",
   "aborting the run signal acts as suspend; an in-flight revert is never cancelled",
-  "store beats a predecessor; fetch gives the store first and fetchAll lists both",
-  "atom inject beats the store and predecessors, and never shows in fetchAll",
   "with a store every task of a chain sees the store value; without, each sees its predecessor",
   "optional arguments are passed only when something provides them",
-  "provides: whole, by index, by key, short results",
   "rebind as a list maps positionally onto requires; as an object by name",
-  "scoping: the nearest earlier provider in the innermost scope wins",
-  "customer, customer2, washer: washer gets customer2's dog",
-  "a retry's provides are visible to its subflow and after it",
-  "storage reads: NotFound for unknown names and atoms",
-  "inject() on the storage adds flow-level values before a run",
   // retries
   "execute and onFailure see the history, the current failure included (§4.1)",
   "exhausted Times: revert sees the whole history, the run rejects with the LAST failure object, the history is cleared (§4.1)",
