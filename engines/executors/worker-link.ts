@@ -130,7 +130,14 @@ export class QueueLink {
   }
 
   async #dispatch(entry: Entry, mode: 'fresh' | 'reattach' | 'replace'): Promise<void> {
-    await this.#open();
+    try {
+      await this.#open();
+    } catch (e) {
+      // Not a Redis that is down (that is waited for): the queue cannot be opened at all.
+      this.#opening = undefined;
+      this.#finish(entry.flight.id, { kind: 'failed', reason: `the engine could not open queue '${this.#o.queue}': ${(e as Error)?.message ?? String(e)}` });
+      return;
+    }
     const queue = this.#queue!;
     const id = entry.flight.id;
     if (mode === 'reattach') {
