@@ -12,6 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import { Failure, InvariantViolation, LinearFlow, SqliteBackend, WrappedFailure, load, task, type Engine } from '../../index.js';
 import { Capture, Progressing, T } from '../support/index.js';
 import { Gated, Ledgered, buildCrashFlow, readLedger } from '../support/worker-atoms.js';
@@ -289,6 +290,14 @@ describe('engine worker: the engine killed with atoms in flight', () => {
       for (const name of ['a', 'g1', 'g2', 'z']) assert.equal(count(lines, `execute ${name} `), 1, `${name} executed once: ${lines.join(' | ')}`);
       assert.deepEqual(engine.storage.fetchAll(), {});
       assert.equal(engine.storage.get('g1'), 'g1');
+      // One job per atom in Redis: nothing was added twice.
+      const q = new Queue(queue, { connection: { url: redisUrl, maxRetriesPerRequest: null } });
+      try {
+        const counts = await q.getJobCounts('completed', 'failed', 'waiting', 'active');
+        assert.deepEqual(counts, { completed: 4, failed: 0, waiting: 0, active: 0 });
+      } finally {
+        await q.close();
+      }
     } finally {
       await backend.close();
     }
