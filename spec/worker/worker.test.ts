@@ -220,6 +220,9 @@ describe('engine worker: a worker killed inside an atom', () => {
     assert.equal(pids.size, 2);
     assert.equal(count(lines, 'done g'), 1);
     assert.equal(cap.values.filter((v) => v.startsWith('g.t SUCCESS')).length, 1);
+    // Both deliveries saw the same ctx.idempotencyKey (the atom's uuid and attempt 1).
+    const uuid = engine.flowDetail.atomDetails.find((d) => d.name === 'g')!.uuid;
+    assert.deepEqual(lines.filter((l) => l.startsWith('execute g')), [`execute g ${uuid}:1`, `execute g ${uuid}:1`]);
     assert.deepEqual(cap.values, ['a.t RUNNING', 'a.t SUCCESS(a)', 'g.t RUNNING', 'g.t SUCCESS(g)', 'z.t RUNNING', 'z.t SUCCESS(z)']);
     assert.equal(engine.storage.getFlowState(), 'SUCCESS');
   });
