@@ -20,7 +20,7 @@ import {
   run,
   task,
 } from '../../index.js';
-import { Give, Use, suiteConfigs, forEngine, withEngine } from '../support/index.js';
+import { Calc, Give, Use, suiteConfigs, forEngine, withEngine } from '../support/index.js';
 
 // Fixture classes (not closures), so a worker process can run them too.
 const give = (name: string, provides: string | string[], value: unknown) => new Give(name, { provides, value });
@@ -46,7 +46,7 @@ for (const engine of suiteConfigs) {
 
     test('with a store every task of a chain sees the store value; without, each sees its predecessor', async () => {
       const inc = (name: string, rebind?: Record<string, string>) =>
-        task({ name, requires: ['value'], provides: 'value', ...(rebind ? { rebind } : {}), execute: ({ value }: { value: number }) => value + 1 });
+        new Calc(name, 'inc', { requires: ['value'], provides: 'value', ...(rebind ? { rebind } : {}) });
       const seen = async (store?: Record<string, unknown>, first?: Record<string, string>) => {
         const e = load(new LinearFlow('f').add(inc('a', first), inc('b'), inc('c')), withEngine(engine, { ...(store ? { store } : {}) }));
         await e.run();
@@ -58,7 +58,7 @@ for (const engine of suiteConfigs) {
 
     test('optional arguments are passed only when something provides them', async () => {
       const mul = () =>
-        task({ name: 'm', requires: ['a'], optional: ['b'], provides: 'r', execute: ({ a, b = 5 }: { a: number; b?: number }) => a * b });
+        new Calc('m', 'mul', { requires: ['a'], optional: ['b'], provides: 'r' });
       assert.equal((await run(new LinearFlow('f').add(mul()), withEngine(engine, { store: { a: 3 } }))).r, 15);
       assert.equal((await run(new LinearFlow('f').add(mul()), withEngine(engine, { store: { a: 3, b: 7 } }))).r, 21);
     });
@@ -78,7 +78,7 @@ for (const engine of suiteConfigs) {
 
     test('rebind as a list maps positionally onto requires; as an object by name', async () => {
       const sub = (name: string, rebind: string[] | Record<string, string>) =>
-        task({ name, requires: ['a', 'b'], rebind, provides: name, execute: ({ a, b }: { a: number; b: number }) => a - b });
+        new Calc(name, 'sub', { requires: ['a', 'b'], rebind, provides: name });
       const res = await run(new UnorderedFlow('f').add(sub('l', ['x', 'y']), sub('o', { b: 'x' })), withEngine(engine, { store: { x: 10, y: 3, a: 100 } }));
       assert.equal(res.l, 7);
       assert.equal(res.o, 90);

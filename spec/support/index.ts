@@ -208,6 +208,27 @@ export class Use extends Task {
   }
 }
 
+/** Arithmetic on its arguments: 'inc' (value + 1), 'mul' (a × (b ?? 5)), 'sub' (a − b). */
+export class Calc extends Task {
+  readonly op: 'inc' | 'mul' | 'sub';
+  constructor(name: string, op: 'inc' | 'mul' | 'sub', options: Omit<TaskOptions, 'name'> = {}) {
+    super({ name, ...options });
+    this.op = op;
+  }
+  workerParams(): { op: string } {
+    return { op: this.op };
+  }
+  static fromWorkerParams(name: string, p: { op: 'inc' | 'mul' | 'sub' }): Calc {
+    return new Calc(name, p.op);
+  }
+  execute(args: Record<string, unknown>): number {
+    const n = (k: string): number => args[k] as number;
+    if (this.op === 'inc') return n('value') + 1;
+    if (this.op === 'mul') return n('a') * ((args['b'] as number | undefined) ?? 5);
+    return n('a') - n('b');
+  }
+}
+
 /** TaskFlow's FailingTaskWithOneArg: execute(x) throws `Woot with <x>`. */
 export class FailingWithArg extends Task<{ x: unknown }> {
   static override requires = ['x'];
@@ -285,9 +306,6 @@ export const workerLocalTests = new Set<string>([
   "a task that calls suspend() finishes; nothing after it starts",
   "closing runIter right after SCHEDULING suspends cleanly before any atom runs",
   "aborting the run signal acts as suspend; an in-flight revert is never cancelled",
-  "with a store every task of a chain sees the store value; without, each sees its predecessor",
-  "optional arguments are passed only when something provides them",
-  "rebind as a list maps positionally onto requires; as an object by name",
   // retries
   "execute and onFailure see the history, the current failure included (§4.1)",
   "exhausted Times: revert sees the whole history, the run rejects with the LAST failure object, the history is cleared (§4.1)",
