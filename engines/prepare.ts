@@ -72,7 +72,7 @@ export async function storedStorage(
   c: Compilation,
   backend: Backend,
   flowRef: FlowDetail | string,
-  fields: { store: Readonly<Record<string, unknown>> | undefined; ids: IdGenerator | undefined; book: LogBook | string | undefined },
+  fields: { store: Readonly<Record<string, unknown>> | undefined; ids: IdGenerator | undefined; book: LogBook | string | undefined; fence: number | undefined },
 ): Promise<Storage> {
   const uuid = typeof flowRef === 'string' ? flowRef : flowRef.uuid;
   let stored: FlowDetail;
@@ -124,6 +124,6 @@ export async function storedStorage(
   const storage = new Storage(c, backend, book, flow, details);
   storage.orphans = orphans;
   if (storage.orphans.length > 0) log('flow %s: %d stored atoms are no longer in the flow: %o', uuid, storage.orphans.length, storage.orphans.map((d) => d.name));
-  if (fresh.length > 0 || fields.store !== undefined) await backend.commit(uuid, { flow, atoms: fresh });
+  if (fresh.length > 0 || fields.store !== undefined) await backend.commit(uuid, { flow, atoms: fresh, fence: fields.fence });
   return storage;
 }

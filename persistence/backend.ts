@@ -80,7 +80,7 @@ export interface FlowChange {
    * stored token still equals it, checked in the same transaction as the writes; otherwise it
    * throws `ClaimLost` and writes nothing. Unset (prepare(), tools): no check.
    */
-  readonly fence?: number;
+  readonly fence?: number | undefined;
 }
 
 export interface Backend {
