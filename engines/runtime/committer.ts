@@ -48,7 +48,21 @@ export class Committer {
     lease?.keep((e) => {
       this.#fail(e);
       host.wake();
+      this.#onLost?.();
     });
+  }
+
+  #onLost: (() => void) | undefined;
+  #whenLost: Promise<void> | undefined;
+
+  /**
+   * Settles when a renewal is refused (never, without a lease): the loop races what it awaits
+   * (a serial batch of async atoms) with it, so a lost run stops at once.
+   */
+  get whenLost(): Promise<void> | undefined {
+    if (this.#lease === undefined) return undefined;
+    this.#whenLost ??= this.lost ? Promise.resolve() : new Promise<void>((resolve) => (this.#onLost = resolve));
+    return this.#whenLost;
   }
 
   /** Why the run can write no more: the store broke, or the claim was lost. */

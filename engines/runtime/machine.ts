@@ -206,9 +206,17 @@ export class Machine {
     const committed = this.#committer.commit();
     if (committed === undefined) {
       const drained = this.#executor.drain?.();
-      return drained === undefined ? 'WAITING' : drained.then(() => 'WAITING' as const);
+      return drained === undefined ? 'WAITING' : this.#unlessLost(drained).then(() => 'WAITING' as const);
     }
-    return committed.then(() => this.#executor.drain?.()).then(() => 'WAITING' as const);
+    return committed.then(() => this.#unlessLost(this.#executor.drain?.())).then(() => 'WAITING' as const);
+  }
+
+  /** A serial batch of async atoms, unless the claim is lost first (the loop then stops at once). */
+  #unlessLost(drained: Promise<void>): Promise<void>;
+  #unlessLost(drained: void | Promise<void>): void | Promise<void>;
+  #unlessLost(drained: void | Promise<void>): void | Promise<void> {
+    const lost = drained === undefined ? undefined : this.#committer.whenLost;
+    return lost === undefined ? drained : Promise.race([drained, lost]);
   }
 
   #startedThisStep = 0;
