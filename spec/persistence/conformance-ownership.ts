@@ -65,7 +65,7 @@ export function ownershipTests(use: Use): void {
 
     test('a holder on another host is taken over only once its lease ran out; the token rises', use(async (b) => {
       const { flow } = await seeded(b);
-      const first = await b.claim(flow.uuid, req('far-away', { host: 'elsewhere.example', pid: deadPid(), leaseMs: 150 }));
+      const first = await b.claim(flow.uuid, req('far-away', { host: 'elsewhere.example', pid: deadPid(), leaseMs: 1_000 }));
       await assert.rejects(b.claim(flow.uuid, req('here')), FlowClaimed);
       await outlive(first);
       const expired = await b.getClaim(flow.uuid);

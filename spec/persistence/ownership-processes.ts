@@ -5,7 +5,8 @@
  * - two processes resume one flow: exactly one runs it, the other gets FlowClaimed; side effects once;
  * - SIGKILL of the owner, restart on the same host: resumed at once (the lease is 60 s; the test
  *   is bounded well below it);
- * - an owner recorded on another host: refused until its lease runs out, then resumed;
+ * - an owner recorded on another host: refused while its lease runs (its pid means nothing here),
+ *   resumed once it has run out;
  * - a stale owner (SIGSTOP past its lease, another process takes over and finishes, SIGCONT):
  *   its next commit is refused, it ends with ClaimLost, and the stored rows are the second owner's.
  */
@@ -147,22 +148,35 @@ export function ownershipProcessSuite(name: string, target: ProcessSuiteTarget):
       }
     });
 
-    test('an owner recorded on another host is waited for: FlowClaimed until its lease runs out, then resumed', async () => {
+    test('an owner recorded on another host is not taken over while its lease runs, though its pid is gone here', async () => {
       const s = await setup();
       try {
-        const killed = await run(s, { tag: 'h1', host: 'another-host.example', killAt: 'b', leaseMs: 3_000 }).done;
+        const killed = await run(s, { tag: 'h1', host: 'another-host.example', killAt: 'b', leaseMs: 60_000 }).done;
         assert.equal(killed.signal, 'SIGKILL', explain(killed));
         const held = (await s.backend.getClaim(s.uuid))!;
         assert.equal(held.host, 'another-host.example');
         const refused = await run(s, { tag: 'h2' }).done;
         assert.equal(refused.code, 3, explain(refused));
+        assert.equal(refused.outcome.owner, held.owner);
         assert.equal(refused.outcome.leaseUntil, held.leaseUntil);
+        assert.deepEqual(s.lines(), ['h1 a', 'h1 b']);
+      } finally {
+        await s.backend.close();
+      }
+    });
+
+    test('an owner recorded on another host is taken over once its lease has run out', async () => {
+      const s = await setup();
+      try {
+        const killed = await run(s, { tag: 'h1', host: 'another-host.example', killAt: 'b', leaseMs: 1_000 }).done;
+        assert.equal(killed.signal, 'SIGKILL', explain(killed));
+        const held = (await s.backend.getClaim(s.uuid))!;
+        assert.equal(held.host, 'another-host.example');
         await until(() => Date.now() > held.leaseUntil + 50, 'the lease to run out', 10_000);
         const resumed = await run(s, { tag: 'h3' }).done;
         assert.equal(resumed.code, 0, explain(resumed));
         assert.deepEqual(s.lines(), ['h1 a', 'h1 b', 'h3 b', 'h3 c']);
-        const after = (await s.backend.getClaim(s.uuid)) ?? undefined;
-        assert.equal(after, undefined);
+        assert.equal(await s.backend.getClaim(s.uuid), undefined);
       } finally {
         await s.backend.close();
       }
