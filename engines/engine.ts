@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { ArgBinding } from '../lib/atom.js';
 import type { FlowItem } from '../lib/flow.js';
 import { Emitter, type EngineEvents, type Listener } from '../lib/events.js';
-import { ClaimLost, EngineLocked, InvariantViolation, MissingDependencies, NotFound, StorageFailure } from '../lib/errors.js';
+import { ClaimLost, EngineLocked, InvariantViolation, MissingDependencies, NotFound, StorageFailure, WrappedFailure } from '../lib/errors.js';
 import type { EngineState } from '../lib/states.js';
 import type { Backend, Claim } from '../persistence/backend.js';
 import { MemoryBackend } from '../persistence/memory.js';
@@ -57,6 +57,8 @@ export class Engine {
    * the next one means another owner ran the flow meanwhile: the run reloads from the store.
    */
   #knownFence: number | undefined;
+  /** Attached (by `flowUuid`) to a run that had already finished: `run()` answers its outcome. */
+  #finishedBefore = false;
   readonly #pendingInject: Array<Readonly<Record<string, unknown>>> = [];
   /** The view `engine.storage` returns. */
   readonly storage: EngineStorage;
@@ -105,8 +107,20 @@ export class Engine {
       this.#storage = await storedStorage(c, this.backend, o.flowDetail!, { store: o.store, ids: o.ids, book: o.book, fence });
       this.#knownFence = fence;
     } else if (!this.#stored) {
-      await persistFresh(this.#storage);
-      this.#knownFence = 0;
+      // A chosen id that is already stored: attach to that run (an idempotent start). Attached,
+      // the run was loaded without a claim (its fence is unknown); stored here, it was never claimed.
+      if (o.flowUuid !== undefined && (await this.#attach(c, o.flowUuid, false))) {
+        this.#knownFence = undefined;
+      } else {
+        this.#knownFence = 0;
+        try {
+          await persistFresh(this.#storage);
+        } catch (e) {
+          // Another process stored the same id between our check and our write.
+          if (o.flowUuid === undefined || !(await this.#attach(c, o.flowUuid, true))) throw e;
+          this.#knownFence = undefined;
+        }
+      }
     } else {
       // Reloading after a storage failure or a lost claim: the store, not memory, says where the run is.
       this.#storage = await storedStorage(c, this.backend, this.#storage.flow.uuid, { store: undefined, ids: o.ids, book: undefined, fence });
@@ -154,6 +168,29 @@ export class Engine {
     return lease;
   }
 
+  /** Loads the stored run `uuid` (if there is one) in place of the fresh one; whether it did. */
+  async #attach(c: Compilation, uuid: string, afterClash: boolean): Promise<boolean> {
+    try {
+      await this.backend.getFlowDetail(uuid, { lazy: true });
+    } catch (e) {
+      if (e instanceof NotFound && !afterClash) return false;
+      throw e;
+    }
+    this.#storage = await storedStorage(c, this.backend, uuid, { store: undefined, ids: this.options.ids, book: undefined, fence: undefined });
+    const state = this.#storage.flow.state;
+    this.#finishedBefore = state === 'SUCCESS' || state === 'REVERTED' || state === 'FAILURE';
+    return true;
+  }
+
+  /** What `run()` answers for an attached run that had already finished: its stored outcome. */
+  #storedOutcome(): void {
+    const s = this.#storage!;
+    if (s.flow.state === 'SUCCESS') return;
+    const failures = s.details.filter((d) => d.failure !== null).map((d) => d.failure!);
+    const reverts = s.details.filter((d) => d.revertFailure !== null).map((d) => d.revertFailure!);
+    throw new WrappedFailure([...failures, ...reverts]);
+  }
+
   /** Checks that every atom's execute and revert arguments will be provided. */
   validate(): void {
     const storage = this.#storage;
@@ -178,7 +215,7 @@ export class Engine {
     return this.options.engine === 'parallel' ? new ParallelExecutor(post, this.options.maxWorkers) : new SerialExecutor(post);
   }
 
-  async #start(options: RunOptions): Promise<Machine> {
+  async #start(options: RunOptions): Promise<Machine | undefined> {
     if (this.#locked) throw new EngineLocked(this.compile().rootName);
     this.#locked = true;
     try {
@@ -190,6 +227,11 @@ export class Engine {
       await this.#prepare(lease.token);
       this.#storage!.fence = lease.token;
       this.validate();
+      if (this.#finishedBefore) {
+        await this.#release();
+        this.#locked = false;
+        return undefined;
+      }
       const rt = new Runtime(this.#storage!, this.#events);
       const o = this.options;
       if (this.#storage!.flow.state === 'REVERTED') await this.#resetAll(rt);
@@ -231,9 +273,10 @@ export class Engine {
     }
   }
 
-  /** Runs the flow to SUCCESS or SUSPENDED; rejects after REVERTED or FAILURE (see API.md). */
+  /** Runs the flow to SUCCESS or SUSPENDED; rejects after REVERTED or FAILURE (with the original error). */
   async run(options: RunOptions = {}): Promise<void> {
     const machine = await this.#start(options);
+    if (machine === undefined) return this.#storedOutcome();
     let state: EngineState = 'RESUMING';
     let steps = 0;
     let lastYield = performance.now();
@@ -257,6 +300,10 @@ export class Engine {
   /** The loop's states as they happen; breaking out of the loop suspends the run. */
   async *runIter(options: RunOptions = {}): AsyncGenerator<EngineState, void, undefined> {
     const machine = await this.#start(options);
+    if (machine === undefined) {
+      yield this.#storage!.flow.state as EngineState;
+      return this.#storedOutcome();
+    }
     let state: EngineState = 'RESUMING';
     try {
       for (;;) {
@@ -284,6 +331,7 @@ export class Engine {
   async reset(): Promise<void> {
     if (this.#locked) throw new EngineLocked(this.compile().rootName);
     await this.prepare();
+    this.#finishedBefore = false;
     await this.#resetAll(new Runtime(this.#storage!, this.#events));
   }
 

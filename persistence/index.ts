@@ -34,7 +34,7 @@ export type {
   FlowDetailJSON,
   LogBookJSON,
 } from './models.js';
-export type { Backend, Claim, ClaimRequest, FlowChange, LoadOptions as BackendLoadOptions } from './backend.js';
+export type { Backend, Claim, ClaimRequest, FlowChange, FlowQuery, PurgeOptions, LoadOptions as BackendLoadOptions } from './backend.js';
 export { claimVerdict, defaultOwner, isPidAlive, type ClaimVerdict, type StoredHolder } from './ownership.js';
 export { MemoryBackend } from './memory.js';
 export { SqliteBackend } from './sqlite.js';

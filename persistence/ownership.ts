@@ -4,7 +4,7 @@
  * defaults (`<hostname>:<pid>`). A backend reads the holder, asks `claimVerdict`, and writes the
  * new owner with a raised token, all in one transaction.
  *
- * Rules (API.md, "Run ownership"): a claim is held while its owner is set and its lease has not run
+ * Rules (README, "Run ownership"): a claim is held while its owner is set and its lease has not run
  * out. A held claim is refused (FlowClaimed) whoever holds it — two `load()`s in one process
  * included — except when its host is the requester's host and its pid no longer exists: a
  * restarted service takes its runs back at once instead of waiting for the lease.
