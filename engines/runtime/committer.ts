@@ -127,7 +127,13 @@ export class Committer {
   #fail(e: unknown): void {
     const rt = this.#rt;
     if (this.#broken === undefined) {
-      this.#broken = e instanceof ClaimLost || e instanceof StorageFailure ? e : new StorageFailure(`could not store the run: ${(e as Error)?.message ?? e}`, { cause: e });
+      const lease = this.#lease;
+      if (e instanceof ClaimLost) {
+        // The backend does not know whose claim it refused: name this run's owner.
+        this.#broken = e.owner === undefined && lease !== undefined ? new ClaimLost(e.flowUuid, lease.owner, `a commit with token ${lease.token} was refused`) : e;
+      } else {
+        this.#broken = e instanceof StorageFailure ? e : new StorageFailure(`could not store the run: ${(e as Error)?.message ?? e}`, { cause: e });
+      }
     }
     this.#host.halt();
     for (const s of this.#toStart.takeFrom(0)) this.#calledOff.push(s);

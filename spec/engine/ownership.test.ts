@@ -162,6 +162,7 @@ for (const [kind, make] of backends) for (const engine of ['serial', 'parallel']
       assert.ok(err instanceof ClaimLost, String(err));
       assert.equal(err.code, 'CLAIM_LOST');
       assert.equal(err.flowUuid, uuid);
+      assert.equal(err.owner, 'old');
       assert.deepEqual(log, ['execute:a', 'execute:b']);
       assert.deepEqual(await backend.getFlowDetail(uuid), before);
       assert.equal(before.atomDetails.find((d) => d.name === 'b')?.state, 'RUNNING');
@@ -220,6 +221,25 @@ for (const [kind, make] of backends) for (const engine of ['serial', 'parallel']
     });
   });
 }
+
+describe('run ownership with a chosen run id (flowUuid)', () => {
+  test('two engines starting the same id at once: one runs it, the other gets FlowClaimed; then it answers the stored outcome', async () => {
+    const backend = new MemoryBackend();
+    const log1: string[] = [];
+    const log2: string[] = [];
+    const g = gate();
+    const first = loadEngine(flow(log1, g.promise), { backend, flowUuid: 'order-7' });
+    const running = first.run();
+    await until(() => log1.includes('execute:b'), 'atom b');
+    await assert.rejects(loadEngine(flow(log2), { backend, flowUuid: 'order-7' }).run(), FlowClaimed);
+    g.open();
+    await running;
+    await loadEngine(flow(log2), { backend, flowUuid: 'order-7' }).run();
+    assert.deepEqual(log1, ['execute:a', 'execute:b', 'execute:c']);
+    assert.deepEqual(log2, []);
+    assert.equal(await backend.getClaim('order-7'), undefined);
+  });
+});
 
 describe('ownership options', () => {
   const load = loadEngine;
