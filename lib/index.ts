@@ -1,4 +1,4 @@
-export { Atom, type AtomOptions, type InvokeOptions, type AtomContext, type RevertContext, type ArgBinding, type ProvidesSpec } from './atom.js';
+export { Atom, type AtomOptions, type InvokeOptions, type AtomContext, type RevertContext, type ArgBinding, type ProvidesSpec, type Redeliver } from './atom.js';
 export { Task, task, importableOf, type TaskOptions, type TaskSpec, type TaskArgs, type ImportableAtom } from './task.js';
 export {
   Retry,
@@ -35,6 +35,7 @@ export {
   InvalidSchedule,
   AtomTimeout,
   AtomNotImportable,
+  WorkerLost,
   type ErrorCode,
 } from './errors.js';
 export { AtomState, FlowState, EngineState, Intention, Decision, Depth, type AtomKind, type TerminalEngineState } from './states.js';

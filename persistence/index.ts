@@ -40,7 +40,8 @@ export type {
   FlowDetailJSON,
   LogBookJSON,
 } from './models.js';
-export type { Backend, FlowChange, FlowQuery, PurgeOptions, LoadOptions as BackendLoadOptions } from './backend.js';
+export type { Backend, Claim, ClaimRequest, FlowChange, FlowQuery, PurgeOptions, LoadOptions as BackendLoadOptions } from './backend.js';
+export { claimVerdict, defaultOwner, isPidAlive, type ClaimVerdict, type StoredHolder } from './ownership.js';
 export { traceOf, type Trace, type TraceEvent } from './trace.js';
 export { MemoryBackend } from './memory.js';
 export { SqliteBackend } from './sqlite.js';

@@ -5,11 +5,11 @@
  */
 import type { Atom, AtomContext, RevertContext } from '../../lib/atom.js';
 import { AtomTimeout } from '../../lib/errors.js';
-import type { Failure } from '../../lib/failure.js';
+import { Failure, type FailureData } from '../../lib/failure.js';
 import { Retry, type History } from '../../lib/retry.js';
 import type { Task } from '../../lib/task.js';
 import type { AtomDetail } from '../../persistence/models.js';
-import { HOST, PID, THREAD_ID, isThenable, type Completion, type Job } from '../executors/executor.js';
+import { HOST, PID, THREAD_ID, isThenable, type Completion, type Job, type JobDescription } from '../executors/executor.js';
 import type { Clock } from './clock.js';
 import type { EventEntry, StartEntry } from './runtime.js';
 
@@ -258,6 +258,41 @@ export class AtomJob implements Job, StartEntry, Completion {
     this.value = value;
     this.#deadline?.dispose();
     return this;
+  }
+
+  progress(fraction: number, details?: Readonly<Record<string, unknown>>): void {
+    this.#ctx.progress(fraction, details);
+  }
+
+  describe(): JobDescription {
+    const t = this.#target;
+    const ctx = this.#ctx;
+    const params = (t as { workerParams?: () => unknown }).workerParams?.();
+    const out: Record<string, unknown> = {
+      format: 1,
+      kind: t.kind,
+      atomName: ctx.name,
+      className: t.constructor.name,
+      version: t.version,
+      action: this.action,
+      state: this.prev.state,
+      args: this.#args,
+      flowUuid: ctx.flowUuid,
+      atomUuid: ctx.atomUuid,
+      attempt: ctx.attempt,
+      idempotencyKey: ctx.idempotencyKey,
+      redeliver: t.redeliver,
+    };
+    if (params !== undefined) out.params = params;
+    if (ctx instanceof RevertingContext) {
+      const r = ctx.result;
+      if (r instanceof Failure) out.resultFailure = r.toJSON();
+      else if (r !== undefined) out.result = r;
+      const ff: Record<string, FailureData> = {};
+      for (const [name, f] of Object.entries(ctx.flowFailures)) ff[name] = f.toJSON();
+      out.flowFailures = ff;
+    }
+    return out as unknown as JobDescription;
   }
 }
 

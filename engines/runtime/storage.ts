@@ -36,6 +36,8 @@ export class Storage {
   #held: Array<AtomDetail | undefined> | undefined;
   #holds = 0;
   #flowDirty = false;
+  /** The run's fencing token (its claim's), carried by every commit while it runs; unset otherwise. */
+  fence: number | undefined;
   /** The backend's synchronous commit, when it has one the engine may use. */
   readonly #commitSync: ((flowUuid: string, change: FlowChange) => void) | undefined;
 
@@ -108,7 +110,7 @@ export class Storage {
     this.#dirty.clear();
     // A fresh run stored its atoms in compile order, so an atom's index is its stored position
     // (after a resume it may not be: the backend checks the hint).
-    const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms, positions } : { atoms, positions };
+    const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms, positions, fence: this.fence } : { atoms, positions, fence: this.fence };
     this.#flowDirty = false;
     if (this.#commitSync !== undefined) {
       this.#commitSync(this.flow.uuid, change);
@@ -189,9 +191,15 @@ export class Storage {
   /** The distinct providers of the last `argsFor`, in argument order (a reused buffer). */
   #from = new Int32Array(8);
   #fromCount = 0;
-  /** Per atom and action (2i, 2i+1): the last parents list made, and the providers it was made of. */
+  /**
+   * Per atom and action (slot 2i, 2i+1): the last parents list made, and the providers it was made
+   * of (the first two in typed arrays, so checking it allocates nothing; more in a list).
+   */
   readonly #parentNames: Array<readonly string[] | undefined> = [];
-  readonly #parentKeys: Array<Int32Array | undefined> = [];
+  #keyLength: Int32Array | undefined;
+  #key0: Int32Array | undefined;
+  #key1: Int32Array | undefined;
+  readonly #keyRest: Array<number[] | undefined> = [];
 
   #noteProvider(p: number): void {
     if (p < 0) return;
@@ -213,17 +221,31 @@ export class Storage {
     const m = this.#fromCount;
     if (m === 0) return NO_PARENTS;
     const slot = 2 * i + (action === 'execute' ? 0 : 1);
-    const key = this.#parentKeys[slot];
     const from = this.#from;
-    if (key !== undefined && key.length === m) {
+    if (this.#keyLength === undefined) {
+      const size = 2 * this.details.length;
+      this.#keyLength = new Int32Array(size);
+      this.#key0 = new Int32Array(size);
+      this.#key1 = new Int32Array(size);
+    }
+    const lengths = this.#keyLength;
+    const key0 = this.#key0!;
+    const key1 = this.#key1!;
+    if (lengths[slot] === m && key0[slot] === from[0] && (m < 2 || key1[slot] === from[1])) {
       let same = true;
-      for (let k = 0; k < m && same; k++) same = key[k] === from[k];
+      if (m > 2) {
+        const rest = this.#keyRest[slot]!;
+        for (let k = 2; k < m && same; k++) same = rest[k - 2] === from[k];
+      }
       if (same) return this.#parentNames[slot]!;
     }
     const names: string[] = new Array(m);
     for (let k = 0; k < m; k++) names[k] = this.compilation.atoms[from[k]!]!.name;
+    lengths[slot] = m;
+    key0[slot] = from[0]!;
+    key1[slot] = m > 1 ? from[1]! : -1;
+    if (m > 2) this.#keyRest[slot] = Array.from(from.subarray(2, m));
     const frozen = Object.freeze(names);
-    this.#parentKeys[slot] = from.slice(0, m);
     this.#parentNames[slot] = frozen;
     return frozen;
   }
