@@ -37,5 +37,7 @@ export type {
 export type { Backend, FlowChange, LoadOptions as BackendLoadOptions } from './backend.js';
 export { MemoryBackend } from './memory.js';
 export { SqliteBackend } from './sqlite.js';
+export { PostgresBackend, type PostgresBackendConfig } from './postgres.js';
+export type { PostgresBackendOptions } from './postgres-schema.js';
 export type { Durability, Locking, SqliteBackendOptions } from './sqlite-options.js';
 export { openBackend, type OpenBackendOptions } from './open.js';

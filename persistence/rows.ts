@@ -167,3 +167,21 @@ export function withFlows(book: LogBook, flows: readonly FlowDetail[]): LogBook 
 export function withAtoms(flow: FlowDetail, atoms: readonly AtomDetail[]): FlowDetail {
   return Object.freeze({ ...flow, atomDetails: Object.freeze(atoms) });
 }
+
+/** Where atom reads spanning several flows put the parent uuid (after `atomFromRaw`'s columns). */
+export const ATOM_PARENT = 14;
+
+/** Groups atom rows under their flows (flow order kept). With `withParent`, each flow comes with its book uuid. */
+export function assemble(flows: FlowRow[], atoms: unknown[][]): FlowDetail[];
+export function assemble(flows: FlowRow[], atoms: unknown[][], withParent: true): Array<{ parent: string; flow: FlowDetail }>;
+export function assemble(flows: FlowRow[], atoms: unknown[][], withParent?: true): FlowDetail[] | Array<{ parent: string; flow: FlowDetail }> {
+  const byFlow = new Map<string, AtomDetail[]>();
+  for (const r of atoms) {
+    const parent = r[ATOM_PARENT] as string;
+    const list = byFlow.get(parent);
+    if (list === undefined) byFlow.set(parent, [atomFromRaw(r)]);
+    else list.push(atomFromRaw(r));
+  }
+  const out = flows.map((r) => ({ parent: r.parent_uuid, flow: withAtoms(flowFromRow(r), byFlow.get(r.uuid) ?? []) }));
+  return withParent ? out : out.map((x) => x.flow);
+}

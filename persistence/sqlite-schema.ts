@@ -98,7 +98,6 @@ const ATOM_COLS =
 const ATOM_RAW_COLS =
   'uuid, format, name, kind, version, state, intention, results, failure, revert_results, revert_failure, meta, created_at, updated_at';
 
-export const ATOM_PARENT = 14;
 
 /** Upserts keep `seq` and `created_at` (first store); a row owned by another parent is left alone (0 changes). */
 export const SQL = {
@@ -138,6 +137,7 @@ export const SQL = {
 
 // The row codec lives in rows.ts (shared with the PostgreSQL backend); re-exported for sqlite.ts.
 export {
+  ATOM_PARENT,
   atomFromRaw,
   atomParams,
   atomUpdateParams,

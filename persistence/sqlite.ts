@@ -26,7 +26,6 @@ import {
   MIGRATIONS,
   SCHEMA_APP,
   SQL,
-  ATOM_PARENT,
   atomFromRaw,
   atomParams,
   atomUpdateParams,
@@ -41,6 +40,7 @@ import {
   type FlowRow,
   type Params,
 } from './sqlite-schema.js';
+import { assemble } from './rows.js';
 import { describeSqliteCode, resolveSqliteOptions, type Durability, type Locking, type SqliteBackendOptions } from './sqlite-options.js';
 
 const log = createDebug('atomflow:persistence');
@@ -375,19 +375,4 @@ export class SqliteBackend implements Backend {
       log('migrated %s from schema version %d to %d', this.path, from, MIGRATIONS.length);
     }).immediate();
   }
-}
-
-/** Groups atom rows under their flows (flow order kept). With `withParent`, each flow comes with its book uuid. */
-function assemble(flows: FlowRow[], atoms: unknown[][]): FlowDetail[];
-function assemble(flows: FlowRow[], atoms: unknown[][], withParent: true): Array<{ parent: string; flow: FlowDetail }>;
-function assemble(flows: FlowRow[], atoms: unknown[][], withParent?: true): FlowDetail[] | Array<{ parent: string; flow: FlowDetail }> {
-  const byFlow = new Map<string, AtomDetail[]>();
-  for (const r of atoms) {
-    const parent = r[ATOM_PARENT] as string;
-    const list = byFlow.get(parent);
-    if (list === undefined) byFlow.set(parent, [atomFromRaw(r)]);
-    else list.push(atomFromRaw(r));
-  }
-  const out = flows.map((r) => ({ parent: r.parent_uuid, flow: withAtoms(flowFromRow(r), byFlow.get(r.uuid) ?? []) }));
-  return withParent ? out : out.map((x) => x.flow);
 }

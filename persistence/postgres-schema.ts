@@ -1,0 +1,317 @@
+/**
+ * The PostgreSQL store's schema as forward-only migrations, its SQL, its options and the words for
+ * server error codes. No driver import here: `postgres.ts` is the one file that talks to `pg`.
+ *
+ * The tables are SQLite's (`sqlite-schema.ts`): logbooks ⊃ flowdetails ⊃ atomdetails, `seq` for
+ * first-stored order (`bigint GENERATED ALWAYS AS IDENTITY`), `uuid text UNIQUE` as the key the
+ * foreign keys (ON DELETE CASCADE) and upserts use, JSON kept as `text` (so SQL NULL vs `'null'`
+ * and byte-for-byte round trips match SQLite) and times as epoch milliseconds (`double
+ * precision`: exact for integer milliseconds, as SQLite's INTEGER columns keep them). Everything
+ * lives in one schema (default `atomflow`), named in every statement, so a caller's pool needs no
+ * `search_path`. Leases are `timestamptz` and checked against the database clock (`now()`).
+ */
+import { InvariantViolation } from '../lib/errors.js';
+import type { Durability } from './sqlite-options.js';
+
+/** The key of our row in `schema_version` (as in SQLite). */
+export const PG_SCHEMA_APP = 'atomflow';
+export const DEFAULT_PG_SCHEMA = 'atomflow';
+
+/** `"name"`, quoted as an SQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** The tables every version of our schema may hold (a schema with others is not ours). */
+export const OUR_TABLES: ReadonlySet<string> = new Set(['schema_version', 'logbooks', 'flowdetails', 'atomdetails', 'jobs']);
+
+export const createSchemaVersion = (s: string): string => `
+CREATE TABLE IF NOT EXISTS ${s}.schema_version (
+  app        text PRIMARY KEY,
+  version    integer NOT NULL,
+  updated_at double precision NOT NULL
+)`;
+
+/**
+ * Forward-only migrations: entry i takes the schema (given quoted) from version i to i + 1. Append
+ * only; never edit an entry that has shipped. They run in one transaction under an advisory lock.
+ */
+export const PG_MIGRATIONS: ReadonlyArray<(s: string) => string> = Object.freeze([
+  // 1: the three tables.
+  (s: string) => `
+CREATE TABLE ${s}.logbooks (
+  seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  uuid       text NOT NULL UNIQUE,
+  format     integer NOT NULL,
+  name       text NOT NULL,
+  meta       text NOT NULL,
+  created_at double precision NOT NULL,
+  updated_at double precision
+);
+CREATE TABLE ${s}.flowdetails (
+  seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  uuid        text NOT NULL UNIQUE,
+  parent_uuid text NOT NULL REFERENCES ${s}.logbooks(uuid) ON DELETE CASCADE,
+  format      integer NOT NULL,
+  name        text NOT NULL,
+  state       text,
+  meta        text NOT NULL,
+  created_at  double precision NOT NULL,
+  updated_at  double precision
+);
+CREATE INDEX flowdetails_parent ON ${s}.flowdetails(parent_uuid, created_at, seq);
+CREATE TABLE ${s}.atomdetails (
+  seq            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  uuid           text NOT NULL UNIQUE,
+  parent_uuid    text NOT NULL REFERENCES ${s}.flowdetails(uuid) ON DELETE CASCADE,
+  format         integer NOT NULL,
+  name           text NOT NULL,
+  kind           text NOT NULL,
+  version        text NOT NULL,
+  state          text NOT NULL,
+  intention      text NOT NULL,
+  results        text,
+  failure        text,
+  revert_results text,
+  revert_failure text,
+  meta           text NOT NULL,
+  created_at     double precision NOT NULL,
+  updated_at     double precision
+);
+CREATE INDEX atomdetails_parent ON ${s}.atomdetails(parent_uuid, seq);
+`,
+  // 2: run ownership (who holds a flow detail, until when, its fencing token) and listing flow
+  // details by state without reading their atoms (SQLite's migration 2).
+  (s: string) => `
+ALTER TABLE ${s}.flowdetails
+  ADD COLUMN owner text,
+  ADD COLUMN owner_host text,
+  ADD COLUMN owner_pid integer,
+  ADD COLUMN lease_until timestamptz,
+  ADD COLUMN fence bigint NOT NULL DEFAULT 0;
+CREATE INDEX flowdetails_state ON ${s}.flowdetails(state, seq);
+`,
+]);
+
+// ---- SQL ----------------------------------------------------------------------------------
+
+const BOOK_COLS = 'uuid, format, name, meta, created_at, updated_at';
+const FLOW_COLS = 'uuid, parent_uuid, format, name, state, meta, created_at, updated_at';
+/** The atom columns after uuid and parent_uuid, in `atomParams` order (minus its first two). */
+const ATOM_DATA = ['format', 'name', 'kind', 'version', 'state', 'intention', 'results', 'failure', 'revert_results', 'revert_failure', 'meta', 'created_at', 'updated_at'] as const;
+const ATOM_DATA_TYPES = ['int', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'text', 'float8', 'float8'] as const;
+/** The columns every atom read selects, in `atomFromRaw`'s order (rows as arrays). */
+const ATOM_RAW_COLS = 'uuid, format, name, kind, version, state, intention, results, failure, revert_results, revert_failure, meta, created_at, updated_at';
+const LEASE_MS = `floor(extract(epoch FROM lease_until) * 1000)::float8`;
+const CLAIM_COLS = `owner, owner_host, owner_pid, fence::float8 AS token, ${LEASE_MS} AS lease_until`;
+const TAKE = `owner = $2, owner_host = $3, owner_pid = $4, lease_until = now() + $5::float8 * interval '1 millisecond', fence = fence + 1`;
+
+/**
+ * The atom upsert from column arrays (`unnest`), under the parent uuid `$parent`: keeps `seq` and
+ * `created_at` of a stored row; a row owned by another parent is left alone (not returned).
+ * `from` adds a FROM item (the commit's flow CTE) and `first` is the number of the first array
+ * parameter.
+ */
+function atomUpsert(s: string, parent: string, first: number, from = ''): string {
+  const arrays = ['text', ...ATOM_DATA_TYPES].map((t, k) => `$${first + k}::${t}[]`).join(', ');
+  const cols = ['uuid', ...ATOM_DATA];
+  return `INSERT INTO ${s}.atomdetails (uuid, parent_uuid, ${ATOM_DATA.join(', ')})
+    SELECT u.uuid, ${parent}, ${ATOM_DATA.map((c) => `u.${c}`).join(', ')}
+    FROM ${from}unnest(${arrays}) AS u(${cols.join(', ')})
+    ON CONFLICT (uuid) DO UPDATE SET ${ATOM_DATA.filter((c) => c !== 'created_at').map((c) => `${c} = excluded.${c}`).join(', ')}
+    WHERE atomdetails.parent_uuid = excluded.parent_uuid
+    RETURNING uuid`;
+}
+
+/** Every statement but the commit's, for one (quoted) schema. */
+export function pgStatements(s: string) {
+  return {
+    upsertBook: `INSERT INTO ${s}.logbooks (${BOOK_COLS}) VALUES ($1, $2, $3, $4, $5, $6)
+      ON CONFLICT (uuid) DO UPDATE SET format = excluded.format, name = excluded.name, meta = excluded.meta, updated_at = excluded.updated_at`,
+    upsertFlow: `INSERT INTO ${s}.flowdetails (${FLOW_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      ON CONFLICT (uuid) DO UPDATE SET format = excluded.format, name = excluded.name, state = excluded.state, meta = excluded.meta,
+        updated_at = excluded.updated_at
+      WHERE flowdetails.parent_uuid = excluded.parent_uuid`,
+    /** `$1` the flow uuid, `$2…$15` the column arrays. */
+    upsertAtoms: atomUpsert(s, '$1', 2),
+    deleteBook: `DELETE FROM ${s}.logbooks WHERE uuid = $1`,
+    book: `SELECT ${BOOK_COLS} FROM ${s}.logbooks WHERE uuid = $1`,
+    books: `SELECT ${BOOK_COLS} FROM ${s}.logbooks ORDER BY created_at, seq`,
+    bookExists: `SELECT 1 FROM ${s}.logbooks WHERE uuid = $1`,
+    flow: `SELECT ${FLOW_COLS} FROM ${s}.flowdetails WHERE uuid = $1`,
+    flowParent: `SELECT parent_uuid FROM ${s}.flowdetails WHERE uuid = $1`,
+    flowsOfBook: `SELECT ${FLOW_COLS} FROM ${s}.flowdetails WHERE parent_uuid = $1 ORDER BY created_at, seq`,
+    allFlows: `SELECT ${FLOW_COLS} FROM ${s}.flowdetails ORDER BY created_at, seq`,
+    atomParent: `SELECT parent_uuid FROM ${s}.atomdetails WHERE uuid = $1`,
+    atomsOfFlow: `SELECT ${ATOM_RAW_COLS} FROM ${s}.atomdetails WHERE parent_uuid = $1 ORDER BY seq`,
+    /** A flow's atoms, and one row of NULLs for a stored flow without atoms; no rows for an unknown flow. */
+    atomsOfFlowChecked: `SELECT ${ATOM_RAW_COLS.replace(/(\w+)/g, 'a.$1')} FROM ${s}.flowdetails f
+      LEFT JOIN ${s}.atomdetails a ON a.parent_uuid = f.uuid WHERE f.uuid = $1 ORDER BY a.seq`,
+    atomsOfBook: `SELECT ${ATOM_RAW_COLS.replace(/(\w+)/g, 'a.$1')}, a.parent_uuid FROM ${s}.atomdetails a JOIN ${s}.flowdetails f ON a.parent_uuid = f.uuid
+      WHERE f.parent_uuid = $1 ORDER BY a.seq`,
+    allAtoms: `SELECT ${ATOM_RAW_COLS}, parent_uuid FROM ${s}.atomdetails ORDER BY seq`,
+    clear: `DELETE FROM ${s}.atomdetails; DELETE FROM ${s}.flowdetails; DELETE FROM ${s}.logbooks`,
+    /** After a refused fenced commit: is the flow there, and who holds it now. */
+    fenceOf: `SELECT fence::float8 AS fence, owner FROM ${s}.flowdetails WHERE uuid = $1`,
+    // ownership: $1 flow uuid, $2 owner, $3 host, $4 pid, $5 lease ms
+    claimFree: `UPDATE ${s}.flowdetails SET ${TAKE}
+      WHERE uuid = $1 AND (owner IS NULL OR lease_until IS NULL OR lease_until <= now()) RETURNING ${CLAIM_COLS}`,
+    /** A takeover of a dead same-host holder: only if nobody claimed since it was seen ($6 the seen token). */
+    claimSeen: `UPDATE ${s}.flowdetails SET ${TAKE} WHERE uuid = $1 AND fence = $6 RETURNING ${CLAIM_COLS}`,
+    holder: `SELECT ${CLAIM_COLS}, (owner IS NOT NULL AND lease_until > now()) AS held FROM ${s}.flowdetails WHERE uuid = $1`,
+    renew: `UPDATE ${s}.flowdetails SET lease_until = now() + $3::float8 * interval '1 millisecond'
+      WHERE uuid = $1 AND fence = $2 AND owner IS NOT NULL RETURNING ${CLAIM_COLS}`,
+    release: `UPDATE ${s}.flowdetails SET owner = NULL, owner_host = NULL, owner_pid = NULL, lease_until = NULL WHERE uuid = $1 AND fence = $2`,
+    // listing and retention
+    /** `$1` states (NULL: any), `$2` book uuid (NULL: any), `$3` limit (NULL: none). */
+    findFlows: `SELECT ${FLOW_COLS} FROM ${s}.flowdetails
+      WHERE ($1::text[] IS NULL OR state = ANY($1::text[])) AND ($2::text IS NULL OR parent_uuid = $2::text)
+      ORDER BY created_at, seq LIMIT $3::bigint`,
+    /**
+     * `$1` epoch ms, `$2` states: removes those flow details last updated before `$1`, and the books
+     * this leaves empty, in one statement. Answers how many flow details went.
+     */
+    purge: `WITH gone AS (
+        DELETE FROM ${s}.flowdetails WHERE state = ANY($2::text[]) AND coalesce(updated_at, created_at) < $1::float8 RETURNING uuid, parent_uuid
+      ), books AS (
+        DELETE FROM ${s}.logbooks l WHERE l.uuid IN (SELECT parent_uuid FROM gone)
+          AND NOT EXISTS (SELECT 1 FROM ${s}.flowdetails f WHERE f.parent_uuid = l.uuid AND f.uuid NOT IN (SELECT uuid FROM gone))
+        RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM gone)::int AS n`,
+  } as const;
+}
+
+export type PgStatementName = keyof ReturnType<typeof pgStatements>;
+
+/** Which parts a commit carries (one statement text per combination). */
+export interface CommitShape {
+  readonly flow: boolean;
+  readonly atoms: boolean;
+  readonly fenced: boolean;
+}
+
+/**
+ * The engine step as ONE statement (one round trip, one implicit transaction; all CTEs see one
+ * snapshot): `bad` finds an atom uuid stored under another flow; `f` updates the flow row (or,
+ * without flow fields, locks it) only if it exists, no atom is foreign and — fenced — its token is
+ * still `$fence`; `a` upserts the atoms from column arrays only when `f` found the row. The counts
+ * answered tell the outcome: f = 1 written; bad = foreign atom (nothing written); f = 0 otherwise
+ * unknown flow or fenced out (the caller reads once to tell which).
+ *
+ * Parameters: `$1` flow uuid; with flow: `$2…$6` format, name, state, meta, updated_at; then the
+ * fence if fenced; then the fourteen atom column arrays.
+ */
+export function commitStatement(s: string, shape: CommitShape): string {
+  let n = 1;
+  const flowSet = shape.flow ? `format = $2::int, name = $3::text, state = $4::text, meta = $5::text, updated_at = $6::float8` : '';
+  if (shape.flow) n = 6;
+  const fence = shape.fenced ? ` AND fence = $${++n}::bigint` : '';
+  const first = n + 1;
+  const parts: string[] = [];
+  const clean = shape.atoms ? ' AND NOT EXISTS (SELECT 1 FROM bad)' : '';
+  if (shape.atoms) parts.push(`bad AS (SELECT 1 FROM ${s}.atomdetails WHERE uuid = ANY($${first}::text[]) AND parent_uuid <> $1::text LIMIT 1)`);
+  parts.push(
+    shape.flow
+      ? `f AS (UPDATE ${s}.flowdetails SET ${flowSet} WHERE uuid = $1::text${fence}${clean} RETURNING uuid)`
+      : `f AS (SELECT uuid FROM ${s}.flowdetails WHERE uuid = $1::text${fence}${clean} FOR NO KEY UPDATE)`,
+  );
+  if (shape.atoms) parts.push(`a AS (${atomUpsert(s, 'f.uuid', first, 'f, ')})`);
+  const counts = shape.atoms
+    ? '(SELECT count(*) FROM f)::int AS f, (SELECT count(*) FROM a)::int AS a, EXISTS (SELECT 1 FROM bad) AS bad'
+    : '(SELECT count(*) FROM f)::int AS f, 0 AS a, false AS bad';
+  return `WITH ${parts.join(',\n')}\nSELECT ${counts}`;
+}
+
+/** The atom rows' columns as fourteen arrays (uuid first; `atomParams` rows without their parent). */
+export function atomColumns(rows: ReadonlyArray<ReadonlyArray<string | number | null>>): Array<Array<string | number | null>> {
+  const cols: Array<Array<string | number | null>> = Array.from({ length: 14 }, () => new Array<string | number | null>(rows.length));
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    cols[0]![r] = row[0]!;
+    for (let c = 1; c < 14; c++) cols[c]![r] = row[c + 1]!;
+  }
+  return cols;
+}
+
+// ---- options ------------------------------------------------------------------------------
+
+export interface PostgresBackendOptions {
+  /**
+   * `'full'` (default): a commit returns once the server has flushed it (`synchronous_commit =
+   * on`). `'normal'`: `synchronous_commit = off` — a server crash may lose the last commits
+   * (about three WAL writer delays); a crash of this process loses nothing.
+   */
+  readonly durability?: Durability;
+  /** The schema holding the tables (created if missing). Default `atomflow`. */
+  readonly schema?: string;
+  /** Connections in the pool the backend opens (default 4). Not used with a caller's pool. */
+  readonly max?: number;
+}
+
+export interface ResolvedPostgresOptions {
+  readonly durability: Durability;
+  /** Whether `durability` was given (with a caller's pool, only then is the session setting made). */
+  readonly durabilityGiven: boolean;
+  readonly schema: string;
+  readonly max: number;
+}
+
+const PG_OPTION_KEYS: ReadonlySet<string> = new Set(['durability', 'schema', 'max']);
+
+/** Validates options once into a frozen form; unknown keys and bad values are `InvariantViolation`s naming the option. */
+export function resolvePostgresOptions(options: unknown, extraKeys: readonly string[] = []): ResolvedPostgresOptions {
+  if (options === undefined) options = {};
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new InvariantViolation(`postgres backend options must be an object, got ${options === null ? 'null' : typeof options}`, { option: 'options' });
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!PG_OPTION_KEYS.has(key) && !extraKeys.includes(key)) {
+      throw new InvariantViolation(`unknown postgres backend option '${key}' (known: ${[...PG_OPTION_KEYS, ...extraKeys].join(', ')})`, { option: key });
+    }
+  }
+  const durability = o['durability'] ?? 'full';
+  if (durability !== 'normal' && durability !== 'full') {
+    throw new InvariantViolation(`option 'durability' must be 'normal' or 'full', got ${JSON.stringify(durability)}`, { option: 'durability' });
+  }
+  const schema = o['schema'] ?? DEFAULT_PG_SCHEMA;
+  if (typeof schema !== 'string' || schema === '' || Buffer.byteLength(schema) > 63 || schema.includes('\0')) {
+    throw new InvariantViolation(`option 'schema' must be a PostgreSQL schema name (1 to 63 bytes), got ${JSON.stringify(schema)}`, { option: 'schema' });
+  }
+  const max = o['max'] ?? 4;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
+    throw new InvariantViolation(`option 'max' must be a positive integer (pool size), got ${String(max)}`, { option: 'max' });
+  }
+  return Object.freeze({ durability, durabilityGiven: o['durability'] !== undefined, schema, max });
+}
+
+// ---- errors -------------------------------------------------------------------------------
+
+const CLASS_MEANINGS: Readonly<Record<string, string>> = {
+  '08': 'the connection to the server failed',
+  '53': 'the server is out of resources (disk, memory or connections)',
+  '57': 'the server stopped the operation (shut down, restarted or the connection was terminated)',
+  '40': 'the transaction was rolled back (serialization failure or deadlock)',
+  '42': 'the SQL was refused (a missing table or a permission)',
+  '23': 'a constraint was violated',
+  '25': 'the transaction is in a bad state',
+  '28': 'authentication failed',
+  '3D': 'the database does not exist',
+  '58': 'the server had a system error (I/O)',
+  XX: 'the server reported an internal error (corruption?)',
+};
+
+const SOCKET_CODES: ReadonlySet<string> = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/** What a server or socket error code means, in words. */
+export function describePgCode(code: string | undefined): string {
+  if (code === undefined) return 'the driver reported an error';
+  if (SOCKET_CODES.has(code)) return 'the connection to the server failed';
+  return CLASS_MEANINGS[code.slice(0, 2)] ?? 'the server reported an error';
+}
+
+/** Serialization failure or deadlock: the statement did nothing and may be retried. */
+export function isRetryable(code: string | undefined): boolean {
+  return code === '40001' || code === '40P01';
+}

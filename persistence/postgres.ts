@@ -1,0 +1,653 @@
+/**
+ * The PostgreSQL backend, on `pg` (node-postgres; the one file that uses it, loaded lazily by
+ * `PostgresBackend.open()` so SQLite-only users never load it).
+ *
+ * - An engine step is ONE statement (one round trip): a CTE that updates the flow row (with the
+ *   fence check when the change carries one) and upserts the atom rows from column arrays, all or
+ *   nothing (`commitStatement` in `postgres-schema.ts`). Multi-record saves run in one
+ *   BEGIN…COMMIT on one connection; multi-query reads in one REPEATABLE READ snapshot.
+ * - Statements are named (prepared once per connection of the pool).
+ * - Durability: `'full'` (default) = `synchronous_commit = on`, `'normal'` = `off`, set on every
+ *   connection the pool opens (the pool's `connect` hook).
+ * - The schema carries a version (`schema_version`); opening applies the missing forward-only
+ *   migrations in one transaction under `pg_advisory_xact_lock`, and refuses a schema written by
+ *   a newer atomflow or holding tables that are not ours.
+ * - Errors: a serialization failure or deadlock is retried once; every other driver error (a lost
+ *   connection, a server shutting down, `pg_terminate_backend`) is a `StorageFailure` with the
+ *   driver error as `cause` — the engine stops and the next run reloads from the store.
+ */
+import { createHash } from 'node:crypto';
+import createDebug from 'debug';
+import type { Pool, PoolClient, QueryArrayConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import { AtomflowError, ClaimLost, FlowClaimed, InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
+import { FlowState } from '../lib/states.js';
+import type { Backend, FlowChange, LoadOptions } from './backend.js';
+import type { AtomDetail, FlowDetail, LogBook } from './models.js';
+import {
+  DEFAULT_PG_SCHEMA,
+  OUR_TABLES,
+  PG_MIGRATIONS,
+  PG_SCHEMA_APP,
+  atomColumns,
+  commitStatement,
+  createSchemaVersion,
+  describePgCode,
+  isRetryable,
+  pgStatements,
+  quoteIdent,
+  resolvePostgresOptions,
+  type PgStatementName,
+  type PostgresBackendOptions,
+} from './postgres-schema.js';
+import { assemble, atomFromRaw, atomParams, bookFromRow, bookParams, flowFromRow, flowParams, flowUpdateParams, withAtoms, withFlows, type BookRow, type FlowRow, type Params } from './rows.js';
+import type { Durability } from './sqlite-options.js';
+
+const log = createDebug('atomflow:persistence');
+
+/** The contract's ownership types (mirrored here until they are in backend.ts). */
+export interface PgClaimRequest { readonly owner: string; readonly host: string; readonly pid: number; readonly leaseMs: number }
+export interface PgClaim { readonly flowUuid: string; readonly owner: string; readonly host: string; readonly pid: number; readonly token: number; readonly leaseUntil: number }
+export interface FindFlowsQuery { readonly state?: FlowState | readonly FlowState[]; readonly limit?: number; readonly bookUuid?: string }
+export interface PurgeOptions { readonly olderThan: Date | number; readonly states?: readonly FlowState[] }
+
+export interface PostgresBackendConfig extends Omit<PostgresBackendOptions, 'max'> {
+  /** A `pg.Pool` the caller made; `close()` leaves it open. */
+  readonly pool: Pool;
+}
+
+interface Stmt {
+  readonly name: string;
+  readonly text: string;
+}
+
+type Query = <R extends QueryResultRow = QueryResultRow>(st: Stmt, values: unknown[], array?: boolean) => Promise<QueryResult<R>>;
+
+interface HolderRow {
+  owner: string | null;
+  owner_host: string | null;
+  owner_pid: number | null;
+  token: number;
+  lease_until: number | null;
+  held?: boolean;
+}
+
+/** Pools `PostgresBackend.open()` made (the backend then ends them on close). */
+const OWNED = new WeakSet<Pool>();
+const FINISHED: readonly FlowState[] = Object.freeze(['SUCCESS', 'REVERTED', 'FAILURE']);
+const FLOW_STATES: ReadonlySet<string> = new Set(Object.values(FlowState));
+/** The advisory lock key of migrations: one per schema. */
+const LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('atomflow'), hashtext($1))";
+
+function named(text: string): Stmt {
+  return { name: `af_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`, text };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+export class PostgresBackend implements Backend {
+  readonly kind = 'postgres';
+  readonly schema: string;
+  readonly durability: Durability;
+  readonly #pool: Pool;
+  readonly #owned: boolean;
+  readonly #s: string;
+  readonly #st: { readonly [K in PgStatementName]: Stmt };
+  readonly #commits: Array<Stmt | undefined> = new Array(8);
+  readonly #onConnect: ((client: PoolClient) => void) | undefined;
+  readonly #onError = (err: Error): void => log('postgres pool: an idle connection failed: %s', err.message);
+  #ready: Promise<void> | undefined;
+  #migrated = false;
+  #closed = false;
+
+  /**
+   * A backend on a caller's `pg.Pool` (left open by `close()`). The schema is created and migrated
+   * on first use; `PostgresBackend.open()` does it at once.
+   */
+  constructor(config: PostgresBackendConfig) {
+    if (config === null || typeof config !== 'object' || typeof (config as { pool?: unknown }).pool !== 'object' || config.pool === null) {
+      throw new InvariantViolation('new PostgresBackend({ pool }) needs a pg.Pool as `pool`', { option: 'pool' });
+    }
+    const { pool, ...rest } = config;
+    const opts = resolvePostgresOptions(rest);
+    this.#pool = pool;
+    this.#owned = OWNED.has(pool);
+    this.schema = opts.schema;
+    this.durability = opts.durability;
+    this.#s = quoteIdent(opts.schema);
+    const st: Record<string, Stmt> = {};
+    for (const [name, text] of Object.entries(pgStatements(this.#s))) st[name] = named(text);
+    this.#st = st as { readonly [K in PgStatementName]: Stmt };
+    if (this.#owned || opts.durabilityGiven) {
+      const set = `SET synchronous_commit = ${opts.durability === 'full' ? 'on' : 'off'}`;
+      this.#onConnect = (client) => void client.query(set).catch(() => {}); // a dead connection fails the next query anyway
+      pool.on('connect', this.#onConnect);
+    }
+    if (this.#owned) pool.on('error', this.#onError);
+  }
+
+  /**
+   * Opens a pool on a connection URI (`postgres://user@host:5432/db?schema=atomflow&durability=normal&max=4`;
+   * other query parameters go to `pg`), creates the schema if missing and migrates it.
+   */
+  static async open(uri: string, options?: PostgresBackendOptions): Promise<PostgresBackend> {
+    const { connectionString, opts } = splitUri(uri, options);
+    const pg = (await import('pg')).default;
+    const pool = new pg.Pool({ connectionString, max: opts.max });
+    OWNED.add(pool);
+    const backend = new PostgresBackend({ pool, schema: opts.schema, durability: opts.durability });
+    try {
+      await backend.#ensureReady();
+    } catch (err) {
+      await backend.close().catch(() => {});
+      throw err;
+    }
+    return backend;
+  }
+
+  async saveLogBook(book: LogBook): Promise<void> {
+    this.#check('save logbook');
+    const bookRow = bookParams(book);
+    const flows = book.flowDetails.map((fd) => ({ fd, row: flowParams(book.uuid, fd), atoms: atomParamsOf(fd.uuid, fd.atomDetails) }));
+    await this.#tx('save logbook', false, async (q) => {
+      await q(this.#st.upsertBook, bookRow);
+      for (const f of flows) {
+        await this.#upsertFlow(q, book.uuid, f.fd, f.row);
+        await this.#upsertAtoms(q, f.fd.uuid, f.atoms);
+      }
+    });
+  }
+
+  async getLogBook(uuid: string, options?: LoadOptions): Promise<LogBook> {
+    const lazy = options?.lazy === true;
+    return this.#tx('get logbook', true, async (q) => {
+      const row = (await q<BookRow>(this.#st.book, [uuid])).rows[0];
+      if (row === undefined) throw new NotFound(`logbook '${uuid}' not found`, uuid);
+      const book = bookFromRow(row);
+      if (lazy) return book;
+      const flows = (await q<FlowRow>(this.#st.flowsOfBook, [uuid])).rows;
+      const atoms = (await q(this.#st.atomsOfBook, [uuid], true)).rows as unknown as unknown[][];
+      return withFlows(book, assemble(flows, atoms));
+    }, lazy);
+  }
+
+  async getLogBooks(options?: LoadOptions): Promise<LogBook[]> {
+    const lazy = options?.lazy !== false;
+    return this.#tx('get logbooks', true, async (q) => {
+      const books = (await q<BookRow>(this.#st.books, [])).rows.map(bookFromRow);
+      if (lazy) return books;
+      const flows = (await q<FlowRow>(this.#st.allFlows, [])).rows;
+      const atoms = (await q(this.#st.allAtoms, [], true)).rows as unknown as unknown[][];
+      const byBook = new Map<string, FlowDetail[]>();
+      for (const { parent, flow } of assemble(flows, atoms, true)) {
+        const list = byBook.get(parent);
+        if (list === undefined) byBook.set(parent, [flow]);
+        else list.push(flow);
+      }
+      return books.map((b) => withFlows(b, byBook.get(b.uuid) ?? []));
+    }, lazy);
+  }
+
+  async destroyLogBook(uuid: string): Promise<void> {
+    const r = await this.#query('destroy logbook', this.#st.deleteBook, [uuid]);
+    if (r.rowCount === 0) throw new NotFound(`logbook '${uuid}' not found (nothing to destroy)`, uuid);
+  }
+
+  async saveFlowDetail(bookUuid: string, flow: FlowDetail): Promise<void> {
+    this.#check('save flow detail');
+    const row = flowParams(bookUuid, flow);
+    const atoms = atomParamsOf(flow.uuid, flow.atomDetails);
+    await this.#tx('save flow detail', false, async (q) => {
+      if ((await q(this.#st.bookExists, [bookUuid])).rowCount === 0) {
+        throw new NotFound(`cannot save flow detail '${flow.uuid}': logbook '${bookUuid}' is not stored`, bookUuid);
+      }
+      await this.#upsertFlow(q, bookUuid, flow, row);
+      await this.#upsertAtoms(q, flow.uuid, atoms);
+    });
+  }
+
+  async getFlowDetail(uuid: string, options?: LoadOptions): Promise<FlowDetail> {
+    const lazy = options?.lazy === true;
+    return this.#tx('get flow detail', true, async (q) => {
+      const row = (await q<FlowRow>(this.#st.flow, [uuid])).rows[0];
+      if (row === undefined) throw new NotFound(`flow detail '${uuid}' not found`, uuid);
+      const flow = flowFromRow(row);
+      if (lazy) return flow;
+      return withAtoms(flow, atomsOf((await q(this.#st.atomsOfFlow, [uuid], true)).rows as unknown as unknown[][]));
+    }, lazy);
+  }
+
+  async getBookUuidOfFlow(flowUuid: string): Promise<string> {
+    const row = (await this.#query<{ parent_uuid: string }>('get book of flow', this.#st.flowParent, [flowUuid])).rows[0];
+    if (row === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
+    return row.parent_uuid;
+  }
+
+  async saveAtomDetails(flowUuid: string, atoms: readonly AtomDetail[]): Promise<void> {
+    this.#check('save atom details');
+    const rows = atomParamsOf(flowUuid, atoms);
+    await this.#tx('save atom details', false, async (q) => {
+      if ((await q(this.#st.flowParent, [flowUuid])).rowCount === 0) {
+        throw new NotFound(`cannot save atom details: flow detail '${flowUuid}' is not stored`, flowUuid);
+      }
+      await this.#upsertAtoms(q, flowUuid, rows);
+    });
+  }
+
+  async getAtomDetails(flowUuid: string): Promise<AtomDetail[]> {
+    const rows = (await this.#query('get atom details', this.#st.atomsOfFlowChecked, [flowUuid], true)).rows as unknown as unknown[][];
+    if (rows.length === 0) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
+    return atomsOf(rows[0]![0] === null ? [] : rows);
+  }
+
+  /** The hot path: serialise, then one statement (see `commitStatement`). */
+  async commit(flowUuid: string, change: FlowChange): Promise<void> {
+    this.#check('commit');
+    const { flow, atoms } = change;
+    const fence = (change as { readonly fence?: number }).fence;
+    if (flow !== undefined && flow.uuid !== flowUuid) {
+      throw new InvariantViolation(`cannot commit flow detail '${flow.uuid}' under flow uuid '${flowUuid}'`, { subject: flowUuid });
+    }
+    const values: unknown[] = [flowUuid];
+    if (flow !== undefined) {
+      const p = flowUpdateParams(flow);
+      values.push(p[0], p[1], p[2], p[3], p[4]);
+    }
+    if (fence !== undefined) values.push(fence);
+    const rows = atoms === undefined || atoms.length === 0 ? undefined : atomParamsOf(flowUuid, atoms);
+    if (rows !== undefined) values.push(...atomColumns(rows));
+    const key = (flow !== undefined ? 1 : 0) | (rows !== undefined ? 2 : 0) | (fence !== undefined ? 4 : 0);
+    const st = (this.#commits[key] ??= named(commitStatement(this.#s, { flow: flow !== undefined, atoms: rows !== undefined, fenced: fence !== undefined })));
+    const out = (await this.#query<{ f: number; a: number; bad: boolean }>('commit', st, values)).rows[0]!;
+    if (out.f === 1) return;
+    if (out.bad) {
+      const uuids = rows!.map((r) => r[0] as string);
+      const foreign = (await this.#query<{ uuid: string; parent_uuid: string }>('commit', named(`SELECT uuid, parent_uuid FROM ${this.#s}.atomdetails WHERE uuid = ANY($1::text[]) AND parent_uuid <> $2 LIMIT 1`), [uuids, flowUuid])).rows[0];
+      const a = atoms!.find((x) => x.uuid === foreign?.uuid) ?? atoms![0]!;
+      throw new InvariantViolation(`atom detail '${a.name}' ('${a.uuid}') belongs to flow detail '${String(foreign?.parent_uuid)}', not '${flowUuid}'`, { subject: a.name });
+    }
+    if (fence !== undefined) {
+      const now = (await this.#query<{ fence: number; owner: string | null }>('commit', this.#st.fenceOf, [flowUuid])).rows[0];
+      if (now !== undefined) {
+        const holder = now.owner === null ? '' : `, now held by '${now.owner}'`;
+        throw new ClaimLost(flowUuid, undefined, `token ${fence} is stale: the flow's token is ${now.fence}${holder}`);
+      }
+    }
+    throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
+  }
+
+  // ---- ownership ----------------------------------------------------------------------------
+
+  /** See `Backend.claim`: one statement when the flow is free; a read, then a conditional takeover otherwise. */
+  async claim(flowUuid: string, request: PgClaimRequest): Promise<PgClaim> {
+    checkRequest(request);
+    const base = [flowUuid, request.owner, request.host, request.pid, request.leaseMs];
+    let seen: HolderRow | undefined;
+    for (let round = 0; round < 3; round++) {
+      const free = (await this.#query<HolderRow>('claim', this.#st.claimFree, base)).rows[0];
+      if (free !== undefined) return claimOf(flowUuid, free);
+      seen = (await this.#query<HolderRow>('claim', this.#st.holder, [flowUuid])).rows[0];
+      if (seen === undefined) throw new NotFound(`cannot claim: flow detail '${flowUuid}' is not stored`, flowUuid);
+      if (seen.held !== true) continue; // its lease ran out between the two statements
+      if (seen.owner_host !== request.host || seen.owner_pid === null || isAlive(seen.owner_pid)) break;
+      const taken = (await this.#query<HolderRow>('claim', this.#st.claimSeen, [...base, seen.token])).rows[0];
+      if (taken !== undefined) {
+        log('claim of %s: took over from dead pid %d on this host', flowUuid, seen.owner_pid);
+        return claimOf(flowUuid, taken);
+      }
+    }
+    throw new FlowClaimed(flowUuid, seen?.owner ?? 'unknown', new Date(seen?.lease_until ?? 0));
+  }
+
+  async renew(flowUuid: string, token: number, leaseMs: number): Promise<PgClaim> {
+    checkNumber('token', token, 0);
+    checkNumber('leaseMs', leaseMs, 1);
+    const row = (await this.#query<HolderRow>('renew claim', this.#st.renew, [flowUuid, token, leaseMs])).rows[0];
+    if (row !== undefined) return claimOf(flowUuid, row);
+    const now = (await this.#query<{ fence: number; owner: string | null }>('renew claim', this.#st.fenceOf, [flowUuid])).rows[0];
+    if (now === undefined) throw new NotFound(`cannot renew: flow detail '${flowUuid}' is not stored`, flowUuid);
+    throw new ClaimLost(flowUuid, undefined, now.fence === token ? 'it was released' : `token ${token} is stale: the flow's token is ${now.fence}`);
+  }
+
+  async release(flowUuid: string, token: number): Promise<void> {
+    checkNumber('token', token, 0);
+    await this.#query('release claim', this.#st.release, [flowUuid, token]);
+  }
+
+  async getClaim(flowUuid: string): Promise<PgClaim | undefined> {
+    const row = (await this.#query<HolderRow>('get claim', this.#st.holder, [flowUuid])).rows[0];
+    if (row === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
+    return row.owner === null ? undefined : claimOf(flowUuid, row);
+  }
+
+  // ---- listing and retention ----------------------------------------------------------------
+
+  /** Flow details (lazy: without atoms), oldest first; by state, book, at most `limit`. */
+  async findFlows(query: FindFlowsQuery = {}): Promise<FlowDetail[]> {
+    const { states, bookUuid, limit } = checkFind(query);
+    const rows = (await this.#query<FlowRow>('find flows', this.#st.findFlows, [states ?? null, bookUuid ?? null, limit ?? null])).rows;
+    return rows.map(flowFromRow);
+  }
+
+  /** Removes finished flow details last updated before `olderThan`, and the books this leaves empty; answers how many flow details. */
+  async purge(options: PurgeOptions): Promise<number> {
+    const { olderThan, states } = checkPurge(options);
+    return (await this.#query<{ n: number }>('purge', this.#st.purge, [olderThan, states])).rows[0]!.n;
+  }
+
+  async clearAll(): Promise<void> {
+    this.#check('clear all');
+    await this.#ensureReady();
+    try {
+      await this.#pool.query(this.#st.clear.text);
+    } catch (err) {
+      throw this.#failure('clear all', err);
+    }
+  }
+
+  /** Ends the pool if this backend opened it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#onConnect !== undefined) this.#pool.removeListener('connect', this.#onConnect);
+    if (this.#owned) {
+      try {
+        await this.#pool.end();
+      } catch (err) {
+        throw this.#failure('close', err);
+      } finally {
+        this.#pool.removeListener('error', this.#onError);
+      }
+    }
+    log('closed postgres store (schema %s)', this.schema);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  async #upsertFlow(q: Query, bookUuid: string, flow: FlowDetail, row: Params): Promise<void> {
+    if ((await q(this.#st.upsertFlow, row)).rowCount === 0) {
+      const owner = (await q<{ parent_uuid: string }>(this.#st.flowParent, [flow.uuid])).rows[0]?.parent_uuid;
+      throw new InvariantViolation(`flow detail '${flow.uuid}' belongs to logbook '${String(owner)}', not '${bookUuid}'`, { subject: flow.uuid });
+    }
+  }
+
+  async #upsertAtoms(q: Query, flowUuid: string, rows: readonly Params[]): Promise<void> {
+    if (rows.length === 0) return;
+    const done = (await q<{ uuid: string }>(this.#st.upsertAtoms, [flowUuid, ...atomColumns(rows)])).rows;
+    if (done.length === rows.length) return;
+    const written = new Set(done.map((r) => r.uuid));
+    const row = rows.find((r) => !written.has(r[0] as string))!;
+    const owner = (await q<{ parent_uuid: string }>(this.#st.atomParent, [row[0]])).rows[0]?.parent_uuid;
+    throw new InvariantViolation(`atom detail '${String(row[3])}' ('${String(row[0])}') belongs to flow detail '${String(owner)}', not '${flowUuid}'`, {
+      subject: String(row[3]),
+    });
+  }
+
+  /** One statement on any pooled connection; a serialization failure or deadlock is retried once. */
+  async #query<R extends QueryResultRow = QueryResultRow>(what: string, st: Stmt, values: unknown[], array = false): Promise<QueryResult<R>> {
+    this.#check(what);
+    if (!this.#migrated) await this.#ensureReady();
+    const config = configOf(st, values, array);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await this.#pool.query(config)) as unknown as QueryResult<R>;
+      } catch (err) {
+        if (attempt === 0 && isRetryable(codeOf(err))) continue;
+        throw this.#failure(what, err);
+      }
+    }
+  }
+
+  /**
+   * `fn` in one transaction on one connection (read-only ones in a REPEATABLE READ snapshot);
+   * rolled back when it throws; retried once on a serialization failure or deadlock. `single`:
+   * a read of one statement, which needs no transaction.
+   */
+  async #tx<T>(what: string, readOnly: boolean, fn: (q: Query) => Promise<T>, single = false): Promise<T> {
+    this.#check(what);
+    if (!this.#migrated) await this.#ensureReady();
+    if (single) return fn((st, values, array) => this.#query(what, st, values, array));
+    for (let attempt = 0; ; attempt++) {
+      let client: PoolClient;
+      try {
+        client = await this.#pool.connect();
+      } catch (err) {
+        throw this.#failure(what, err);
+      }
+      const onError = (err: Error): void => log('postgres connection failed during %s: %s', what, err.message);
+      client.on('error', onError);
+      let broken: Error | undefined;
+      try {
+        await client.query(readOnly ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
+        const q: Query = (st, values, array) =>
+          client.query(configOf(st, values, array)) as never;
+        const out = await fn(q);
+        await client.query('COMMIT');
+        return out;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          broken = rollbackError as Error;
+        }
+        if (attempt === 0 && isRetryable(codeOf(err))) continue;
+        throw this.#failure(what, err);
+      } finally {
+        client.removeListener('error', onError);
+        client.release(broken);
+      }
+    }
+  }
+
+  #check(what: string): void {
+    if (this.#closed) throw new StorageFailure(`postgres store (schema '${this.schema}'): cannot ${what}: the backend is closed`);
+  }
+
+  /** Our own errors pass through; driver (and other) errors become a `StorageFailure` saying what happened. */
+  #failure(what: string, err: unknown): Error {
+    if (err instanceof AtomflowError) return err;
+    const where = `postgres store (schema '${this.schema}')`;
+    if (err instanceof SyntaxError) {
+      return new StorageFailure(`${where}: ${what} failed: a stored record is not valid JSON (${err.message})`, { cause: err });
+    }
+    const code = codeOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    return new StorageFailure(`${where}: ${what} failed: ${describePgCode(code)}${code === undefined ? '' : ` (${code})`}: ${message}`, { cause: err });
+  }
+
+  // ---- schema -------------------------------------------------------------------------------
+
+  #ensureReady(): Promise<void> {
+    this.#ready ??= this.#migrate().then(
+      () => {
+        this.#migrated = true;
+      },
+      (err: unknown) => {
+        this.#ready = undefined; // the next call tries again (a refused schema is refused again)
+        throw this.#failure('open', err);
+      },
+    );
+    return this.#ready;
+  }
+
+  /** Creates the schema if missing and applies the missing migrations, in one transaction under the schema's advisory lock. */
+  async #migrate(): Promise<void> {
+    const client = await this.#pool.connect();
+    const onError = (err: Error): void => log('postgres connection failed while migrating: %s', err.message);
+    client.on('error', onError);
+    let broken: Error | undefined;
+    const s = this.#s;
+    try {
+      await client.query('BEGIN');
+      await client.query(LOCK_SQL, [this.schema]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+      const tables = (
+        await client.query<{ relname: string }>(
+          "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+          [this.schema],
+        )
+      ).rows.map((r) => r.relname);
+      const where = `postgres schema '${this.schema}'`;
+      const strangers = tables.filter((t) => !OUR_TABLES.has(t));
+      let from = 0;
+      if (tables.includes('schema_version')) {
+        let row: { version: unknown } | undefined;
+        try {
+          row = (await client.query<{ version: unknown }>(`SELECT version FROM ${s}.schema_version WHERE app = $1`, [PG_SCHEMA_APP])).rows[0];
+        } catch (err) {
+          throw new StorageFailure(`${where} is not an atomflow store: its schema_version table is not atomflow's`, { cause: err });
+        }
+        if (typeof row?.version !== 'number') throw new StorageFailure(`${where} is not an atomflow store: its schema_version table has no '${PG_SCHEMA_APP}' row`);
+        from = row.version;
+      } else if (tables.length > 0) {
+        throw new StorageFailure(`${where} is not an atomflow store: it has tables [${tables.join(', ')}] and no schema_version table`);
+      }
+      if (strangers.length > 0) throw new StorageFailure(`${where} is not an atomflow store: it holds tables that are not atomflow's [${strangers.join(', ')}]`);
+      if (from > PG_MIGRATIONS.length) {
+        throw new StorageFailure(
+          `${where}: written by a newer atomflow (schema version ${from}; this version knows up to ${PG_MIGRATIONS.length}); upgrade atomflow to open it`,
+        );
+      }
+      if (from < PG_MIGRATIONS.length) {
+        await client.query(createSchemaVersion(s));
+        for (let v = from; v < PG_MIGRATIONS.length; v++) await client.query(PG_MIGRATIONS[v]!(s));
+        await client.query(
+          `INSERT INTO ${s}.schema_version (app, version, updated_at) VALUES ($1, $2, $3)
+           ON CONFLICT (app) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+          [PG_SCHEMA_APP, PG_MIGRATIONS.length, Date.now()],
+        );
+        log('migrated postgres schema %s from version %d to %d', this.schema, from, PG_MIGRATIONS.length);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError as Error;
+      }
+      throw err;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(broken);
+    }
+  }
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+/** A named statement's query config (rows as arrays with `array`). */
+function configOf(st: Stmt, values: unknown[], array = false): QueryConfig {
+  return array ? ({ name: st.name, text: st.text, values, rowMode: 'array' } as QueryArrayConfig) : { name: st.name, text: st.text, values };
+}
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Rows for the atom upserts; a uuid given twice is written once, with its last record (as upserting twice would leave it). */
+function atomParamsOf(flowUuid: string, atoms: readonly AtomDetail[]): Params[] {
+  if (atoms.length > 1) {
+    const seen = new Set<string>();
+    let dup = false;
+    for (const a of atoms) {
+      if (seen.has(a.uuid)) dup = true;
+      seen.add(a.uuid);
+    }
+    if (dup) {
+      const last = new Map(atoms.map((a) => [a.uuid, a]));
+      atoms = [...last.values()];
+    }
+  }
+  return atoms.map((a) => atomParams(flowUuid, a));
+}
+
+function atomsOf(rows: unknown[][]): AtomDetail[] {
+  const out: AtomDetail[] = new Array(rows.length);
+  for (let k = 0; k < rows.length; k++) out[k] = atomFromRaw(rows[k]!);
+  return out;
+}
+
+function claimOf(flowUuid: string, r: HolderRow): PgClaim {
+  return Object.freeze({ flowUuid, owner: r.owner!, host: r.owner_host ?? '', pid: r.owner_pid ?? 0, token: r.token, leaseUntil: r.lease_until ?? 0 });
+}
+
+function checkNumber(name: string, v: unknown, min: number): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new InvariantViolation(`'${name}' must be an integer ≥ ${min}, got ${String(v)}`, { option: name });
+  }
+}
+
+function checkRequest(r: PgClaimRequest): void {
+  if (r === null || typeof r !== 'object') throw new InvariantViolation('a claim request must be an object', { option: 'request' });
+  if (typeof r.owner !== 'string' || r.owner === '') throw new InvariantViolation(`claim 'owner' must be a non-empty string, got ${String(r.owner)}`, { option: 'owner' });
+  if (typeof r.host !== 'string') throw new InvariantViolation(`claim 'host' must be a string, got ${String(r.host)}`, { option: 'host' });
+  checkNumber('pid', r.pid, 0);
+  checkNumber('leaseMs', r.leaseMs, 1);
+}
+
+function checkFind(q: FindFlowsQuery): { states: string[] | undefined; bookUuid: string | undefined; limit: number | undefined } {
+  if (q === null || typeof q !== 'object') throw new InvariantViolation('findFlows() takes an object', { option: 'query' });
+  for (const key of Object.keys(q)) {
+    if (key !== 'state' && key !== 'limit' && key !== 'bookUuid') throw new InvariantViolation(`unknown findFlows option '${key}' (known: state, limit, bookUuid)`, { option: key });
+  }
+  const states = q.state === undefined ? undefined : typeof q.state === 'string' ? [q.state] : [...q.state];
+  if (states !== undefined) checkStates(states);
+  if (q.limit !== undefined) checkNumber('limit', q.limit, 0);
+  if (q.bookUuid !== undefined && typeof q.bookUuid !== 'string') throw new InvariantViolation(`'bookUuid' must be a string`, { option: 'bookUuid' });
+  return { states, bookUuid: q.bookUuid, limit: q.limit };
+}
+
+function checkStates(states: readonly unknown[]): void {
+  for (const s of states) {
+    if (typeof s !== 'string' || !FLOW_STATES.has(s)) throw new InvariantViolation(`unknown flow state ${JSON.stringify(s)}`, { option: 'state' });
+  }
+}
+
+function checkPurge(o: PurgeOptions): { olderThan: number; states: string[] } {
+  if (o === null || typeof o !== 'object') throw new InvariantViolation('purge() takes { olderThan, states? }', { option: 'options' });
+  for (const key of Object.keys(o)) {
+    if (key !== 'olderThan' && key !== 'states') throw new InvariantViolation(`unknown purge option '${key}' (known: olderThan, states)`, { option: key });
+  }
+  const olderThan = o.olderThan instanceof Date ? o.olderThan.getTime() : o.olderThan;
+  if (typeof olderThan !== 'number' || !Number.isFinite(olderThan)) throw new InvariantViolation(`purge 'olderThan' must be a Date or epoch ms`, { option: 'olderThan' });
+  const states = [...(o.states ?? FINISHED)];
+  checkStates(states);
+  return { olderThan, states };
+}
+
+/** `postgres://…?schema=x&durability=normal&max=4` → the connection string for `pg` (our parameters taken out) and the options. */
+function splitUri(uri: string, options: PostgresBackendOptions | undefined) {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch (err) {
+    throw new InvariantViolation(`cannot open backend '${uri}': not a valid postgres URI`, { option: 'uri', cause: err });
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new InvariantViolation(`cannot open backend '${uri}': not a postgres:// URI`, { option: 'uri' });
+  const fromUri: Record<string, unknown> = {};
+  for (const key of ['schema', 'durability', 'max'] as const) {
+    const all = url.searchParams.getAll(key);
+    if (all.length > 1) throw new InvariantViolation(`cannot open backend '${uri}': query parameter '${key}' is given twice`, { option: key });
+    if (all.length === 1) fromUri[key] = key === 'max' && /^\d+$/.test(all[0]!) ? Number(all[0]) : all[0];
+    url.searchParams.delete(key);
+  }
+  resolvePostgresOptions(options);
+  const merged: Record<string, unknown> = { ...fromUri };
+  for (const [key, value] of Object.entries(options ?? {})) {
+    if (value === undefined) continue;
+    if (key in fromUri && fromUri[key] !== value) {
+      throw new InvariantViolation(`cannot open backend '${uri}': option '${key}' is ${JSON.stringify(value)} but the URI says ${JSON.stringify(fromUri[key])}`, { option: key });
+    }
+    merged[key] = value;
+  }
+  return { connectionString: url.toString(), opts: resolvePostgresOptions(merged) };
+}
+
+export { DEFAULT_PG_SCHEMA };
