@@ -10,11 +10,17 @@ import pg from 'pg';
 import { type FlowChange, ClaimLost, FlowClaimed, InvariantViolation, LinearFlow, NotFound, PostgresBackend, StorageFailure, load, openBackend, task } from '../../index.js';
 import { PG_MIGRATIONS, quoteIdent } from '../../persistence/postgres-schema.js';
 import { updateAtom, updateFlow } from '../../persistence/models.js';
-import { PG_URL, dropSchema, freshSchema, freshUri, pgBackend, pgPool } from '../support/postgres.js';
+import { PG_URL, freshSchema, freshUri, pgBackend, pgPool } from '../support/postgres.js';
 import { backendConformance } from './conformance.js';
 import { T0, bookWith, flowWith, seeded, task as atom } from './fixtures.js';
 
-backendConformance('PostgresBackend', async () => pgBackend('conf'));
+// One schema for the suite, emptied before each test (the tests of a file run one at a time).
+const conformanceSchema = freshSchema('conf');
+backendConformance('PostgresBackend', async () => {
+  const b = new PostgresBackend({ pool: pgPool(), schema: conformanceSchema });
+  await b.clearAll();
+  return b;
+});
 
 /** A pool of one connection that counts the statements sent through `pool.query`. */
 function countingPool(): { pool: pg.Pool; count: () => number } {
@@ -310,5 +316,3 @@ describe('PostgreSQL backend', () => {
     });
   });
 });
-
-export { dropSchema };

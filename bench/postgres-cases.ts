@@ -1,0 +1,300 @@
+/**
+ * The workloads on PostgreSQL (and the many-small-flows one on SQLite beside it):
+ *
+ * - `raw_postgres`: the floor — one bare statement per step on one connection (a CTE updating the
+ *   flow row and upserting two atom rows: the one finished and the next one starting), no engine.
+ * - `linear_serial_postgres`: the engine's durable linear run, per atom, on the PostgreSQL backend
+ *   (one connection). Raw and engine runs are interleaved round-robin in the same process, at
+ *   durability normal (`synchronous_commit = off`) and full (`on`), so that their ratio (budget
+ *   ≤ 1.5×) is read from the same minutes of a shared machine's disk.
+ * - `saga_throughput`: 10,000 flows of 5 atoms, 64 in flight, one process, on SQLite and on
+ *   PostgreSQL (durability normal on both): flows/s and store calls per flow, beside the bare
+ *   commit rate measured the same way (the ceiling: commits/s ÷ commits per flow).
+ *
+ * The server is `ATOMFLOW_PG_URL` (default the local test database); every schema made here is
+ * dropped before the case returns.
+ */
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import Database from 'better-sqlite3';
+import { LinearFlow, PostgresBackend, SqliteBackend, Task, load, type Backend, type FlowChange } from '../index.js';
+import type { Durability } from '../persistence/index.js';
+import { Noop, check, linear, now, round, scratch, secs } from './cases.js';
+import type { Row } from './run.js';
+
+const PG_URL = process.env['ATOMFLOW_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+export interface PgRow {
+  readonly name: string;
+  readonly n: number;
+  readonly seconds: number;
+  readonly extra: Readonly<Record<string, unknown>>;
+}
+
+async function pool(durability: Durability, max: number): Promise<pg.Pool> {
+  const { default: driver } = await import('pg');
+  const p = new driver.Pool({ connectionString: PG_URL, max, options: `-c synchronous_commit=${durability === 'full' ? 'on' : 'off'}` });
+  p.on('error', () => {});
+  return p;
+}
+
+const schemaName = (what: string): string => `af_bench_${what}_${process.pid}_${randomBytes(3).toString('hex')}`;
+
+/** The raw floor's tables in `schema` and its one step statement. */
+async function rawTables(p: pg.Pool, schema: string, flows: number): Promise<string> {
+  await p.query(`CREATE SCHEMA "${schema}";
+    CREATE TABLE "${schema}".flows (uuid text PRIMARY KEY, state text, meta text, updated_at double precision);
+    CREATE TABLE "${schema}".atoms (uuid text PRIMARY KEY, parent text, name text, state text, intention text, results text, meta text, updated_at double precision)`);
+  await p.query(`INSERT INTO "${schema}".flows SELECT 'f' || g, 'RUNNING', '{}', 0 FROM generate_series(0, ${flows - 1}) g`);
+  return `WITH f AS (UPDATE "${schema}".flows SET state = 'RUNNING', meta = '{}', updated_at = $2 WHERE uuid = $1 RETURNING uuid)
+    INSERT INTO "${schema}".atoms (uuid, parent, name, state, intention, results, meta, updated_at)
+    SELECT v.uuid, f.uuid, v.name, v.state, 'EXECUTE', v.results, '{}', $2 FROM f,
+      (VALUES ($3::text, $4::text, 'SUCCESS', '[1]'), ($5::text, $6::text, 'RUNNING', NULL)) AS v(uuid, name, state, results)
+    ON CONFLICT (uuid) DO UPDATE SET state = excluded.state, results = excluded.results, meta = excluded.meta, updated_at = excluded.updated_at`;
+}
+
+/** n bare steps on one connection: seconds. */
+async function rawRun(p: pg.Pool, step: string, n: number, tag: string): Promise<number> {
+  const t0 = now();
+  for (let i = 0; i < n; i++) {
+    const t = Date.now();
+    await p.query({ name: 'af_bench_raw', text: step, values: ['f0', t, `${tag}${i - 1}`, `t${i - 1}`, `${tag}${i}`, `t${i}`] });
+  }
+  return secs(t0);
+}
+
+/** A backend counting its store calls (commits, and the other writes and claims). */
+function counted<B extends Backend>(b: B): { backend: B; calls: () => { commits: number; other: number } } {
+  let commits = 0;
+  let other = 0;
+  const proxy = new Proxy(b, {
+    get(target, key, receiver) {
+      const v = Reflect.get(target, key, receiver) as unknown;
+      if (typeof v !== 'function' || key === 'commitSync') return v;
+      return (...args: unknown[]) => {
+        if (key === 'commit') commits++;
+        else if (typeof key === 'string' && /^(save|claim|renew|release)/.test(key)) other++;
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { backend: proxy, calls: () => ({ commits, other }) };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[(s.length - 1) >> 1]!;
+}
+
+/**
+ * raw_postgres and linear_serial_postgres at one durability: `rounds` interleaved pairs of runs of
+ * n steps (after one warm-up pair), medians reported.
+ */
+export async function linearSerialPostgres(durability: Durability, n: number, rounds = 5): Promise<{ raw: PgRow; engine: PgRow }> {
+  const p = await pool(durability, 1);
+  const schema = schemaName('lin');
+  try {
+    const step = await rawTables(p, schema, 1);
+    const backend = new PostgresBackend({ pool: p, schema: `${schema}_af` });
+    const rawS: number[] = [];
+    const engS: number[] = [];
+    let commits = 0;
+    for (let r = -1; r < rounds; r++) {
+      const size = r < 0 ? Math.min(n, 500) : n;
+      const raw = await rawRun(p, step, size, `r${r}_`);
+      const { backend: b, calls } = counted(backend);
+      const t0 = now();
+      const e = load(linear(size), { engine: 'serial', backend: b });
+      await e.run();
+      const eng = secs(t0);
+      check(e.storage.getFlowState() === 'SUCCESS', 'the postgres run did not succeed');
+      if (r < 0) continue;
+      rawS.push(raw);
+      engS.push(eng);
+      commits = calls().commits;
+    }
+    const rawSec = median(rawS);
+    const engSec = median(engS);
+    return {
+      raw: { name: durability === 'full' ? 'raw_postgres_full' : 'raw_postgres', n, seconds: rawSec, extra: { runs: rawS.map((x) => round(x, 4)) } },
+      engine: {
+        name: durability === 'full' ? 'linear_serial_postgres_full' : 'linear_serial_postgres',
+        n,
+        seconds: engSec,
+        extra: { runs: engS.map((x) => round(x, 4)), vs_raw: round(engSec / rawSec, 3), commits_per_atom: round(commits / n, 3), fenced: false },
+      },
+    };
+  } finally {
+    await p.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${schema}_af" CASCADE`);
+    await p.end();
+  }
+}
+
+const SAGA_ATOMS = 5;
+const IN_FLIGHT = 64;
+
+class Step extends Task<Record<string, never>, number> {
+  override execute(): number {
+    return 1;
+  }
+  override revert(): void {}
+}
+
+function saga(k: number): LinearFlow {
+  const flow = new LinearFlow(`saga-${k}`);
+  for (let i = 0; i < SAGA_ATOMS; i++) flow.add(i % 2 === 0 ? new Step({ name: `s${i}` }) : new Noop({ name: `s${i}` }));
+  return flow;
+}
+
+/** `flows` sagas, IN_FLIGHT at a time, on `backend`: seconds and store calls. */
+async function sagas(backend: Backend, flows: number): Promise<{ seconds: number; commits: number; other: number }> {
+  const { backend: b, calls } = counted(backend);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let k = next++; k < flows; k = next++) {
+      const e = load(saga(k), { engine: 'serial', backend: b });
+      await e.run();
+      if (e.storage.getFlowState() !== 'SUCCESS') throw new Error(`saga ${k} did not succeed`);
+    }
+  };
+  const t0 = now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  return { seconds: secs(t0), ...calls() };
+}
+
+/** The bare commit rate with the same concurrency: IN_FLIGHT loops of raw steps over `conns` connections. */
+async function bareRatePostgres(p: pg.Pool, step: string, total: number): Promise<number> {
+  let next = 0;
+  const worker = async (w: number): Promise<void> => {
+    for (let i = next++; i < total; i = next++) {
+      await p.query({ name: 'af_bench_raw', text: step, values: [`f${w}`, Date.now(), `${i}:a`, 'ta', `${i}:b`, 'tb'] });
+    }
+  };
+  const t0 = now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, (_, w) => worker(w)));
+  return total / secs(t0);
+}
+
+function bareRateSqlite(path: string, total: number): number {
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(`CREATE TABLE flows (uuid TEXT PRIMARY KEY, state TEXT, meta TEXT, updated_at REAL);
+      CREATE TABLE atoms (uuid TEXT PRIMARY KEY, parent TEXT, name TEXT, state TEXT, intention TEXT, results TEXT, meta TEXT, updated_at REAL);
+      INSERT INTO flows VALUES ('f', 'RUNNING', '{}', 0)`);
+    const flow = db.prepare('UPDATE flows SET state = ?, meta = ?, updated_at = ? WHERE uuid = ?');
+    const atom = db.prepare(`INSERT INTO atoms VALUES (?, 'f', ?, ?, 'EXECUTE', ?, '{}', ?) ON CONFLICT(uuid) DO UPDATE SET
+      state = excluded.state, results = excluded.results, meta = excluded.meta, updated_at = excluded.updated_at`);
+    const step = db.transaction((i: number) => {
+      const t = Date.now();
+      flow.run('RUNNING', '{}', t, 'f');
+      atom.run(`a${i - 1}`, `t${i - 1}`, 'SUCCESS', '[1]', t);
+      atom.run(`a${i}`, `t${i}`, 'RUNNING', null, t);
+    });
+    const t0 = now();
+    for (let i = 0; i < total; i++) step.immediate(i);
+    return total / secs(t0);
+  } finally {
+    db.close();
+  }
+}
+
+/** saga_throughput on SQLite and PostgreSQL: one row each, flows/s with commits per flow and the bare rate. */
+export async function sagaThroughput(flows: number): Promise<PgRow[]> {
+  const rows: PgRow[] = [];
+  const warm = Math.min(flows, 1000);
+  // SQLite
+  {
+    const tmp = scratch();
+    const backend = new SqliteBackend(tmp.path, { durability: 'normal' });
+    try {
+      await sagas(backend, warm);
+      const r = await sagas(backend, flows);
+      const bare = bareRateSqlite(`${tmp.path}-raw`, 20_000);
+      rows.push(sagaRow('saga_throughput_sqlite', flows, r, bare));
+    } finally {
+      await backend.close();
+      tmp.done();
+    }
+  }
+  // PostgreSQL: the backend's default pool size (4)
+  {
+    const p = await pool('normal', 4);
+    const schema = schemaName('saga');
+    try {
+      const backend = new PostgresBackend({ pool: p, schema });
+      await sagas(backend, warm);
+      const r = await sagas(backend, flows);
+      const step = await rawTables(p, `${schema}_raw`, IN_FLIGHT);
+      const bare = await bareRatePostgres(p, step, 20_000);
+      rows.push(sagaRow('saga_throughput_postgres', flows, r, bare));
+    } finally {
+      await p.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${schema}_raw" CASCADE`);
+      await p.end();
+    }
+  }
+  return rows;
+}
+
+function sagaRow(name: string, flows: number, r: { seconds: number; commits: number; other: number }, bare: number): PgRow {
+  const perFlow = (r.commits + r.other) / flows;
+  return {
+    name,
+    n: flows,
+    seconds: r.seconds,
+    extra: {
+      flows_per_s: Math.round(flows / r.seconds),
+      commits_per_flow: round(r.commits / flows, 2),
+      other_writes_per_flow: round(r.other / flows, 2),
+      bare_commits_per_s: Math.round(bare),
+      ceiling_flows_per_s: Math.round(bare / perFlow),
+      atoms_per_flow: SAGA_ATOMS,
+      in_flight: IN_FLIGHT,
+    },
+  };
+}
+
+// ---- the cases, as bench/run.ts lists them ------------------------------------------------------
+
+interface LineLike {
+  readonly row: Row;
+  readonly budget?: string;
+  readonly ok?: boolean;
+  readonly note?: string;
+  readonly perAtom?: boolean;
+}
+
+type ToRow = (name: string, m: { n: number; seconds: number; extra?: Readonly<Record<string, unknown>> }) => Row;
+
+/** Steps per linear run on PostgreSQL (each a round trip, ~0.1–3 ms): at most 2,000. */
+const pgN = (n: number): number => Math.min(n, 2_000);
+
+export function postgresCases(toRow: ToRow): Record<string, (c: { n: number }) => Promise<LineLike[]>> {
+  const us = (r: PgRow): number => (r.seconds / r.n) * 1e6;
+  return {
+    linear_serial_postgres: async ({ n }) => {
+      const lines: LineLike[] = [];
+      for (const durability of ['normal', 'full'] as const) {
+        const { raw, engine } = await linearSerialPostgres(durability, pgN(n));
+        const ratio = us(engine) / us(raw);
+        lines.push({ row: toRow(raw.name, raw), perAtom: true, note: `PG floor: 1 bare statement/step, synchronous_commit ${durability === 'full' ? 'on' : 'off'}` });
+        lines.push({
+          row: toRow(engine.name, engine),
+          perAtom: true,
+          budget: '≤ 1.5 × raw_postgres',
+          ok: ratio <= 1.5,
+          note: `${ratio.toFixed(2)} × ${raw.name} (interleaved, same run); ${engine.extra['commits_per_atom'] as number} commits/atom; unfenced`,
+        });
+      }
+      return lines;
+    },
+    saga_throughput: async ({ n }) =>
+      (await sagaThroughput(Math.min(n, 10_000))).map((r) => ({
+        row: toRow(r.name, r),
+        note: `${r.extra['flows_per_s'] as number} flows/s, ${r.extra['commits_per_flow'] as number} commits + ${r.extra['other_writes_per_flow'] as number} other writes/flow; bare ${r.extra['bare_commits_per_s'] as number} commits/s → ceiling ${r.extra['ceiling_flows_per_s'] as number} flows/s`,
+      })),
+  };
+}
+
+export type { FlowChange };
