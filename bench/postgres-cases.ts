@@ -1,14 +1,15 @@
 /**
  * The workloads on PostgreSQL (and the many-small-flows one on SQLite beside it):
  *
- * - `raw_postgres`: the floor — one bare statement per step on one connection (a CTE updating the
- *   flow row and upserting two atom rows: the one finished and the next one starting), no engine.
+ * - `raw_postgres`: the floor — one bare statement per step on one connection, on atomflow's own
+ *   tables (a CTE updating the flow row and upserting two atom rows: the one finished and the next
+ *   one starting), no engine.
  * - `linear_serial_postgres`: the engine's durable linear run, per atom, on the PostgreSQL backend
  *   (one connection). Raw and engine runs are interleaved round-robin in the same process, at
  *   durability normal (`synchronous_commit = off`) and full (`on`), so that their ratio (budget
  *   ≤ 1.5×) is read from the same minutes of a shared machine's disk.
  * - `saga_throughput`: 10,000 flows of 5 atoms, 64 in flight, one process, on SQLite and on
- *   PostgreSQL (durability normal on both): flows/s and store calls per flow, beside the bare
+ *   PostgreSQL (durability normal on both): flows/s and store writes per flow, beside the bare
  *   commit rate measured the same way (the ceiling: commits/s ÷ commits per flow).
  *
  * The server is `ATOMFLOW_PG_URL` (default the local test database); every schema made here is
@@ -17,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import Database from 'better-sqlite3';
-import { LinearFlow, PostgresBackend, SqliteBackend, Task, load, type Backend, type FlowChange } from '../index.js';
+import { LinearFlow, PostgresBackend, SqliteBackend, Task, load, type Backend, type FlowChange, type LogBook } from '../index.js';
 import type { Durability } from '../persistence/index.js';
 import { Noop, check, linear, now, round, scratch, secs } from './cases.js';
 import type { Row } from './run.js';
@@ -31,25 +32,32 @@ export interface PgRow {
   readonly extra: Readonly<Record<string, unknown>>;
 }
 
+/** A pool set up as `PostgresBackend.open()` sets up its own (durability, generic plans). */
 async function pool(durability: Durability, max: number): Promise<pg.Pool> {
   const { default: driver } = await import('pg');
-  const p = new driver.Pool({ connectionString: PG_URL, max, options: `-c synchronous_commit=${durability === 'full' ? 'on' : 'off'}` });
+  const p = new driver.Pool({ connectionString: PG_URL, max, options: `-c synchronous_commit=${durability === 'full' ? 'on' : 'off'} -c plan_cache_mode=force_generic_plan` });
   p.on('error', () => {});
   return p;
 }
 
 const schemaName = (what: string): string => `af_bench_${what}_${process.pid}_${randomBytes(3).toString('hex')}`;
 
-/** The raw floor's tables in `schema` and its one step statement. */
+/**
+ * The raw floor: atomflow's own tables (made by the backend's migrations in `schema`, with `flows`
+ * flow rows f0…) and one bare statement per step, shaped like the engine's commit — the flow row
+ * updated and two atom rows upserted (the one finished, the next one starting) — without the
+ * engine, the row codec, the foreign-atom check or the column arrays.
+ */
 async function rawTables(p: pg.Pool, schema: string, flows: number): Promise<string> {
-  await p.query(`CREATE SCHEMA "${schema}";
-    CREATE TABLE "${schema}".flows (uuid text PRIMARY KEY, state text, meta text, updated_at double precision);
-    CREATE TABLE "${schema}".atoms (uuid text PRIMARY KEY, parent text, name text, state text, intention text, results text, meta text, updated_at double precision)`);
-  await p.query(`INSERT INTO "${schema}".flows SELECT 'f' || g, 'RUNNING', '{}', 0 FROM generate_series(0, ${flows - 1}) g`);
-  return `WITH f AS (UPDATE "${schema}".flows SET state = 'RUNNING', meta = '{}', updated_at = $2 WHERE uuid = $1 RETURNING uuid)
-    INSERT INTO "${schema}".atoms (uuid, parent, name, state, intention, results, meta, updated_at)
-    SELECT v.uuid, f.uuid, v.name, v.state, 'EXECUTE', v.results, '{}', $2 FROM f,
-      (VALUES ($3::text, $4::text, 'SUCCESS', '[1]'), ($5::text, $6::text, 'RUNNING', NULL)) AS v(uuid, name, state, results)
+  await new PostgresBackend({ pool: p, schema }).getLogBooks(); // creates and migrates the schema
+  const s = `"${schema}"`;
+  await p.query(`INSERT INTO ${s}.logbooks (uuid, format, name, meta, created_at) VALUES ('b', 1, 'raw', '{}', 0);
+    INSERT INTO ${s}.flowdetails (uuid, parent_uuid, format, name, state, meta, created_at)
+      SELECT 'f' || g, 'b', 1, 'raw', 'RUNNING', '{}', 0 FROM generate_series(0, ${flows - 1}) g`);
+  return `WITH f AS (UPDATE ${s}.flowdetails SET state = 'RUNNING', meta = '{}', updated_at = $2 WHERE uuid = $1 RETURNING uuid)
+    INSERT INTO ${s}.atomdetails (uuid, parent_uuid, format, name, kind, version, state, intention, results, meta, created_at, updated_at)
+    SELECT v.uuid, f.uuid, 1, v.name, 'task', '1.0', v.state, 'EXECUTE', v.results, '{}', $2, $2 FROM f,
+      (VALUES ($3::text, $4::text, 'SUCCESS', '1'), ($5::text, $6::text, 'RUNNING', NULL)) AS v(uuid, name, state, results)
     ON CONFLICT (uuid) DO UPDATE SET state = excluded.state, results = excluded.results, meta = excluded.meta, updated_at = excluded.updated_at`;
 }
 
@@ -63,22 +71,36 @@ async function rawRun(p: pg.Pool, step: string, n: number, tag: string): Promise
   return secs(t0);
 }
 
-/** A backend counting its store calls (commits, and the other writes and claims). */
-function counted<B extends Backend>(b: B): { backend: B; calls: () => { commits: number; other: number } } {
-  let commits = 0;
-  let other = 0;
-  const proxy = new Proxy(b, {
-    get(target, key, receiver) {
-      const v = Reflect.get(target, key, receiver) as unknown;
-      if (typeof v !== 'function' || key === 'commitSync') return v;
-      return (...args: unknown[]) => {
-        if (key === 'commit') commits++;
-        else if (typeof key === 'string' && /^(save|claim|renew|release)/.test(key)) other++;
-        return (v as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { backend: proxy, calls: () => ({ commits, other }) };
+/** Store calls seen by a counting backend. */
+interface Calls {
+  commits: number;
+  other: number;
+}
+
+/** SQLite counting its commits (through `commitSync`, which the engine uses) and other writes. */
+class CountingSqlite extends SqliteBackend {
+  readonly calls: Calls = { commits: 0, other: 0 };
+  override commitSync(flowUuid: string, change: FlowChange): void {
+    this.calls.commits++;
+    super.commitSync(flowUuid, change);
+  }
+  override async saveLogBook(book: LogBook): Promise<void> {
+    this.calls.other++;
+    return super.saveLogBook(book);
+  }
+}
+
+/** PostgreSQL counting its commits and other writes. */
+class CountingPostgres extends PostgresBackend {
+  readonly calls: Calls = { commits: 0, other: 0 };
+  override async commit(flowUuid: string, change: FlowChange): Promise<void> {
+    this.calls.commits++;
+    return super.commit(flowUuid, change);
+  }
+  override async saveLogBook(book: LogBook): Promise<void> {
+    this.calls.other++;
+    return super.saveLogBook(book);
+  }
 }
 
 function median(xs: readonly number[]): number {
@@ -95,23 +117,23 @@ export async function linearSerialPostgres(durability: Durability, n: number, ro
   const schema = schemaName('lin');
   try {
     const step = await rawTables(p, schema, 1);
-    const backend = new PostgresBackend({ pool: p, schema: `${schema}_af` });
+    const backend = new CountingPostgres({ pool: p, schema: `${schema}_af` });
     const rawS: number[] = [];
     const engS: number[] = [];
     let commits = 0;
     for (let r = -1; r < rounds; r++) {
       const size = r < 0 ? Math.min(n, 500) : n;
       const raw = await rawRun(p, step, size, `r${r}_`);
-      const { backend: b, calls } = counted(backend);
+      const before = backend.calls.commits;
       const t0 = now();
-      const e = load(linear(size), { engine: 'serial', backend: b });
+      const e = load(linear(size), { engine: 'serial', backend });
       await e.run();
       const eng = secs(t0);
       check(e.storage.getFlowState() === 'SUCCESS', 'the postgres run did not succeed');
       if (r < 0) continue;
       rawS.push(raw);
       engS.push(eng);
-      commits = calls().commits;
+      commits = backend.calls.commits - before;
     }
     const rawSec = median(rawS);
     const engSec = median(engS);
@@ -125,7 +147,7 @@ export async function linearSerialPostgres(durability: Durability, n: number, ro
       },
     };
   } finally {
-    await p.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${schema}_af" CASCADE`);
+    await p.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${schema}_af" CASCADE`).catch(() => {});
     await p.end();
   }
 }
@@ -147,19 +169,20 @@ function saga(k: number): LinearFlow {
 }
 
 /** `flows` sagas, IN_FLIGHT at a time, on `backend`: seconds and store calls. */
-async function sagas(backend: Backend, flows: number): Promise<{ seconds: number; commits: number; other: number }> {
-  const { backend: b, calls } = counted(backend);
+async function sagas(backend: Backend & { readonly calls: Calls }, flows: number): Promise<{ seconds: number; commits: number; other: number }> {
+  const start = { ...backend.calls };
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let k = next++; k < flows; k = next++) {
-      const e = load(saga(k), { engine: 'serial', backend: b });
+      const e = load(saga(k), { engine: 'serial', backend });
       await e.run();
       if (e.storage.getFlowState() !== 'SUCCESS') throw new Error(`saga ${k} did not succeed`);
     }
   };
   const t0 = now();
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  return { seconds: secs(t0), ...calls() };
+  const seconds = secs(t0);
+  return { seconds, commits: backend.calls.commits - start.commits, other: backend.calls.other - start.other };
 }
 
 /** The bare commit rate with the same concurrency: IN_FLIGHT loops of raw steps over `conns` connections. */
@@ -207,7 +230,7 @@ export async function sagaThroughput(flows: number): Promise<PgRow[]> {
   // SQLite
   {
     const tmp = scratch();
-    const backend = new SqliteBackend(tmp.path, { durability: 'normal' });
+    const backend = new CountingSqlite(tmp.path, { durability: 'normal' });
     try {
       await sagas(backend, warm);
       const r = await sagas(backend, flows);
@@ -223,14 +246,14 @@ export async function sagaThroughput(flows: number): Promise<PgRow[]> {
     const p = await pool('normal', 4);
     const schema = schemaName('saga');
     try {
-      const backend = new PostgresBackend({ pool: p, schema });
+      const backend = new CountingPostgres({ pool: p, schema });
       await sagas(backend, warm);
       const r = await sagas(backend, flows);
       const step = await rawTables(p, `${schema}_raw`, IN_FLIGHT);
       const bare = await bareRatePostgres(p, step, 20_000);
       rows.push(sagaRow('saga_throughput_postgres', flows, r, bare));
     } finally {
-      await p.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${schema}_raw" CASCADE`);
+      await p.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${schema}_raw" CASCADE`).catch(() => {});
       await p.end();
     }
   }
@@ -296,5 +319,3 @@ export function postgresCases(toRow: ToRow): Record<string, (c: { n: number }) =
       })),
   };
 }
-
-export type { FlowChange };

@@ -163,10 +163,6 @@ export function pgStatements(s: string) {
       WHERE uuid = $1 AND fence = $2 AND owner IS NOT NULL RETURNING ${CLAIM_COLS}`,
     release: `UPDATE ${s}.flowdetails SET owner = NULL, owner_host = NULL, owner_pid = NULL, lease_until = NULL WHERE uuid = $1 AND fence = $2`,
     // listing and retention
-    /** `$1` states (NULL: any), `$2` book uuid (NULL: any), `$3` limit (NULL: none). */
-    findFlows: `SELECT ${FLOW_COLS} FROM ${s}.flowdetails
-      WHERE ($1::text[] IS NULL OR state = ANY($1::text[])) AND ($2::text IS NULL OR parent_uuid = $2::text)
-      ORDER BY created_at, seq LIMIT $3::bigint`,
     /**
      * `$1` epoch ms, `$2` states: removes those flow details last updated before `$1`, and the books
      * this leaves empty, in one statement. Answers how many flow details went.
@@ -183,6 +179,20 @@ export function pgStatements(s: string) {
 }
 
 export type PgStatementName = keyof ReturnType<typeof pgStatements>;
+
+/**
+ * `findFlows` with the filters given (one text per combination, so that a generic plan can use the
+ * state index): states `= ANY($1)`, then the book uuid, then the limit, numbered in that order.
+ */
+export function findFlowsStatement(s: string, by: { readonly state: boolean; readonly book: boolean; readonly limit: boolean }): string {
+  const where: string[] = [];
+  let n = 0;
+  if (by.state) where.push(`state = ANY($${++n}::text[])`);
+  if (by.book) where.push(`parent_uuid = $${++n}::text`);
+  return `SELECT ${FLOW_COLS} FROM ${s}.flowdetails${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, seq${
+    by.limit ? ` LIMIT $${++n}::bigint` : ''
+  }`;
+}
 
 /** Which parts a commit carries (one statement text per combination). */
 export interface CommitShape {
@@ -210,7 +220,10 @@ export function commitStatement(s: string, shape: CommitShape): string {
   const first = n + 1;
   const parts: string[] = [];
   const clean = shape.atoms ? ' AND NOT EXISTS (SELECT 1 FROM bad)' : '';
-  if (shape.atoms) parts.push(`bad AS (SELECT 1 FROM ${s}.atomdetails WHERE uuid = ANY($${first}::text[]) AND parent_uuid <> $1::text LIMIT 1)`);
+  // Probes the uuid index once per atom (a generic plan of `uuid = ANY($n) … LIMIT 1` may scan the table instead).
+  if (shape.atoms) {
+    parts.push(`bad AS (SELECT 1 FROM unnest($${first}::text[]) AS x(uuid) JOIN ${s}.atomdetails d ON d.uuid = x.uuid WHERE d.parent_uuid <> $1::text)`);
+  }
   parts.push(
     shape.flow
       ? `f AS (UPDATE ${s}.flowdetails SET ${flowSet} WHERE uuid = $1::text${fence}${clean} RETURNING uuid)`

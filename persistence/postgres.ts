@@ -8,7 +8,10 @@
  *   BEGIN…COMMIT on one connection; multi-query reads in one REPEATABLE READ snapshot.
  * - Statements are named (prepared once per connection of the pool).
  * - Durability: `'full'` (default) = `synchronous_commit = on`, `'normal'` = `off`, set on every
- *   connection the pool opens (the pool's `connect` hook).
+ *   connection of the pool `open()` makes (at connection start, with `plan_cache_mode =
+ *   force_generic_plan`: the commit's custom plans cost more to make than to run). On a caller's
+ *   pool, only a `durability` given explicitly is set, on the connections it opens from then on
+ *   (its `connect` hook); the caller chooses the rest of its sessions' settings.
  * - The schema carries a version (`schema_version`); opening applies the missing forward-only
  *   migrations in one transaction under `pg_advisory_xact_lock`, and refuses a schema written by
  *   a newer atomflow or holding tables that are not ours.
@@ -32,6 +35,7 @@ import {
   commitStatement,
   createSchemaVersion,
   describePgCode,
+  findFlowsStatement,
   isRetryable,
   pgStatements,
   quoteIdent,
@@ -100,6 +104,7 @@ export class PostgresBackend implements Backend {
   readonly #s: string;
   readonly #st: { readonly [K in PgStatementName]: Stmt };
   readonly #commits: Array<Stmt | undefined> = new Array(8);
+  readonly #finds: Array<Stmt | undefined> = new Array(8);
   readonly #onConnect: ((client: PoolClient) => void) | undefined;
   readonly #onError = (err: Error): void => log('postgres pool: an idle connection failed: %s', err.message);
   #ready: Promise<void> | undefined;
@@ -124,7 +129,7 @@ export class PostgresBackend implements Backend {
     const st: Record<string, Stmt> = {};
     for (const [name, text] of Object.entries(pgStatements(this.#s))) st[name] = named(text);
     this.#st = st as { readonly [K in PgStatementName]: Stmt };
-    if (this.#owned || opts.durabilityGiven) {
+    if (!this.#owned && opts.durabilityGiven) {
       const set = `SET synchronous_commit = ${opts.durability === 'full' ? 'on' : 'off'}`;
       this.#onConnect = (client) => void client.query(set).catch(() => {}); // a dead connection fails the next query anyway
       pool.on('connect', this.#onConnect);
@@ -137,9 +142,12 @@ export class PostgresBackend implements Backend {
    * other query parameters go to `pg`), creates the schema if missing and migrates it.
    */
   static async open(uri: string, options?: PostgresBackendOptions): Promise<PostgresBackend> {
-    const { connectionString, opts } = splitUri(uri, options);
+    const { connectionString, opts, startup } = splitUri(uri, options);
     const pg = (await import('pg')).default;
-    const pool = new pg.Pool({ connectionString, max: opts.max });
+    // Session settings at connection start (no extra round trip): durability, and generic plans
+    // for our named statements (re-planning the commit's CTE each time costs more than running it).
+    const settings = `-c synchronous_commit=${opts.durability === 'full' ? 'on' : 'off'} -c plan_cache_mode=force_generic_plan`;
+    const pool = new pg.Pool({ connectionString, max: opts.max, options: startup === undefined ? settings : `${startup} ${settings}` });
     OWNED.add(pool);
     const backend = new PostgresBackend({ pool, schema: opts.schema, durability: opts.durability });
     try {
@@ -331,7 +339,13 @@ export class PostgresBackend implements Backend {
   /** Flow details (lazy: without atoms), oldest first; by state, book, at most `limit`. */
   async findFlows(query: FindFlowsQuery = {}): Promise<FlowDetail[]> {
     const { states, bookUuid, limit } = checkFind(query);
-    const rows = (await this.#query<FlowRow>('find flows', this.#st.findFlows, [states ?? null, bookUuid ?? null, limit ?? null])).rows;
+    const values: unknown[] = [];
+    if (states !== undefined) values.push(states);
+    if (bookUuid !== undefined) values.push(bookUuid);
+    if (limit !== undefined) values.push(limit);
+    const key = (states !== undefined ? 1 : 0) | (bookUuid !== undefined ? 2 : 0) | (limit !== undefined ? 4 : 0);
+    const st = (this.#finds[key] ??= named(findFlowsStatement(this.#s, { state: states !== undefined, book: bookUuid !== undefined, limit: limit !== undefined })));
+    const rows = (await this.#query<FlowRow>('find flows', st, values)).rows;
     return rows.map(flowFromRow);
   }
 
@@ -638,6 +652,8 @@ function splitUri(uri: string, options: PostgresBackendOptions | undefined) {
     if (all.length === 1) fromUri[key] = key === 'max' && /^\d+$/.test(all[0]!) ? Number(all[0]) : all[0];
     url.searchParams.delete(key);
   }
+  const startup = url.searchParams.get('options') ?? undefined;
+  url.searchParams.delete('options');
   resolvePostgresOptions(options);
   const merged: Record<string, unknown> = { ...fromUri };
   for (const [key, value] of Object.entries(options ?? {})) {
@@ -647,7 +663,7 @@ function splitUri(uri: string, options: PostgresBackendOptions | undefined) {
     }
     merged[key] = value;
   }
-  return { connectionString: url.toString(), opts: resolvePostgresOptions(merged) };
+  return { connectionString: url.toString(), opts: resolvePostgresOptions(merged), startup };
 }
 
 export { DEFAULT_PG_SCHEMA };

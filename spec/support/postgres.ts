@@ -16,8 +16,9 @@ const schemas = new Set<string>();
 /** The process's shared pool (idle connection errors are logged, not thrown). */
 export function pgPool(): pg.Pool {
   if (pool === undefined) {
-    // Tests need no fsync per commit: the pool's connections start with synchronous_commit off.
-    pool = new pg.Pool({ connectionString: PG_URL, max: 4, options: '-c synchronous_commit=off' });
+    // Tests need no fsync per commit: the pool's connections start with synchronous_commit off
+    // (and generic plans, as the pools openBackend makes).
+    pool = new pg.Pool({ connectionString: PG_URL, max: 4, options: '-c synchronous_commit=off -c plan_cache_mode=force_generic_plan' });
     pool.on('error', () => {}); // a connection a test terminated while idle
   }
   return pool;
