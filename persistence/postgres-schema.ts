@@ -143,6 +143,8 @@ export function pgStatements(s: string) {
     flowsOfBook: `SELECT ${FLOW_COLS} FROM ${s}.flowdetails WHERE parent_uuid = $1 ORDER BY created_at, seq`,
     allFlows: `SELECT ${FLOW_COLS} FROM ${s}.flowdetails ORDER BY created_at, seq`,
     atomParent: `SELECT parent_uuid FROM ${s}.atomdetails WHERE uuid = $1`,
+    /** After a refused commit: which of its atoms is stored under another flow. */
+    foreignAtom: `SELECT uuid, parent_uuid FROM ${s}.atomdetails WHERE uuid = ANY($1::text[]) AND parent_uuid <> $2::text LIMIT 1`,
     atomsOfFlow: `SELECT ${ATOM_RAW_COLS} FROM ${s}.atomdetails WHERE parent_uuid = $1 ORDER BY seq`,
     /** A flow's atoms, and one row of NULLs for a stored flow without atoms; no rows for an unknown flow. */
     atomsOfFlowChecked: `SELECT ${ATOM_RAW_COLS.replace(/(\w+)/g, 'a.$1')} FROM ${s}.flowdetails f
@@ -201,13 +203,18 @@ export interface CommitShape {
   readonly fenced: boolean;
 }
 
+/** The marker of the error a commit raises when an atom it upserts belongs to another flow. */
+export const FOREIGN_ATOM = 'atomflow: foreign atom detail';
+
 /**
  * The engine step as ONE statement (one round trip, one implicit transaction; all CTEs see one
- * snapshot): `bad` finds an atom uuid stored under another flow; `f` updates the flow row (or,
- * without flow fields, locks it) only if it exists, no atom is foreign and — fenced — its token is
- * still `$fence`; `a` upserts the atoms from column arrays only when `f` found the row. The counts
- * answered tell the outcome: f = 1 written; bad = foreign atom (nothing written); f = 0 otherwise
- * unknown flow or fenced out (the caller reads once to tell which).
+ * snapshot): `f` updates the flow row (or, without flow fields, finds it — locking it when fenced,
+ * so that a concurrent claim waits or wins) only if it exists and — fenced — its token is still
+ * `$fence`; `a` upserts the atoms from column arrays only when `f` found the row. An atom stored
+ * under another flow is left alone by the upsert (its arbiter is the uuid index, whatever the
+ * plan); the final SELECT then raises an error (`FOREIGN_ATOM`, SQLSTATE 22P02), which rolls the
+ * whole statement back. Otherwise the counts tell the outcome: f = 1 written; f = 0 unknown flow or
+ * fenced out (the caller reads once to tell which).
  *
  * Parameters: `$1` flow uuid; with flow: `$2…$6` format, name, state, meta, updated_at; then the
  * fence if fenced; then the fourteen atom column arrays.
@@ -218,22 +225,14 @@ export function commitStatement(s: string, shape: CommitShape): string {
   if (shape.flow) n = 6;
   const fence = shape.fenced ? ` AND fence = $${++n}::bigint` : '';
   const first = n + 1;
-  const parts: string[] = [];
-  const clean = shape.atoms ? ' AND NOT EXISTS (SELECT 1 FROM bad)' : '';
-  // Probes the uuid index once per atom (a generic plan of `uuid = ANY($n) … LIMIT 1` may scan the table instead).
-  if (shape.atoms) {
-    parts.push(`bad AS (SELECT 1 FROM unnest($${first}::text[]) AS x(uuid) JOIN ${s}.atomdetails d ON d.uuid = x.uuid WHERE d.parent_uuid <> $1::text)`);
-  }
-  parts.push(
-    shape.flow
-      ? `f AS (UPDATE ${s}.flowdetails SET ${flowSet} WHERE uuid = $1::text${fence}${clean} RETURNING uuid)`
-      : `f AS (SELECT uuid FROM ${s}.flowdetails WHERE uuid = $1::text${fence}${clean} FOR NO KEY UPDATE)`,
-  );
-  if (shape.atoms) parts.push(`a AS (${atomUpsert(s, 'f.uuid', first, 'f, ')})`);
-  const counts = shape.atoms
-    ? '(SELECT count(*) FROM f)::int AS f, (SELECT count(*) FROM a)::int AS a, EXISTS (SELECT 1 FROM bad) AS bad'
-    : '(SELECT count(*) FROM f)::int AS f, 0 AS a, false AS bad';
-  return `WITH ${parts.join(',\n')}\nSELECT ${counts}`;
+  const f = shape.flow
+    ? `f AS (UPDATE ${s}.flowdetails SET ${flowSet} WHERE uuid = $1::text${fence} RETURNING uuid)`
+    : `f AS (SELECT uuid FROM ${s}.flowdetails WHERE uuid = $1::text${fence}${shape.fenced ? ' FOR NO KEY UPDATE' : ''})`;
+  if (!shape.atoms) return `WITH ${f}\nSELECT (SELECT count(*) FROM f)::int AS f`;
+  return `WITH ${f},
+a AS (${atomUpsert(s, 'f.uuid', first, 'f, ')})
+SELECT n.f, CASE WHEN n.f = 1 AND n.a < cardinality($${first}::text[]) THEN ('${FOREIGN_ATOM}: ' || n.a)::int END AS bad
+FROM (SELECT (SELECT count(*) FROM f)::int AS f, (SELECT count(*) FROM a)::int AS a) AS n`;
 }
 
 /** The atom rows' columns as fourteen arrays (uuid first; `atomParams` rows without their parent). */

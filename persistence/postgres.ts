@@ -28,6 +28,7 @@ import type { Backend, FlowChange, LoadOptions } from './backend.js';
 import type { AtomDetail, FlowDetail, LogBook } from './models.js';
 import {
   DEFAULT_PG_SCHEMA,
+  FOREIGN_ATOM,
   OUR_TABLES,
   PG_MIGRATIONS,
   PG_SCHEMA_APP,
@@ -272,14 +273,14 @@ export class PostgresBackend implements Backend {
     if (rows !== undefined) values.push(...atomColumns(rows));
     const key = (flow !== undefined ? 1 : 0) | (rows !== undefined ? 2 : 0) | (fence !== undefined ? 4 : 0);
     const st = (this.#commits[key] ??= named(commitStatement(this.#s, { flow: flow !== undefined, atoms: rows !== undefined, fenced: fence !== undefined })));
-    const out = (await this.#query<{ f: number; a: number; bad: boolean }>('commit', st, values)).rows[0]!;
-    if (out.f === 1) return;
-    if (out.bad) {
-      const uuids = rows!.map((r) => r[0] as string);
-      const foreign = (await this.#query<{ uuid: string; parent_uuid: string }>('commit', named(`SELECT uuid, parent_uuid FROM ${this.#s}.atomdetails WHERE uuid = ANY($1::text[]) AND parent_uuid <> $2 LIMIT 1`), [uuids, flowUuid])).rows[0];
-      const a = atoms!.find((x) => x.uuid === foreign?.uuid) ?? atoms![0]!;
-      throw new InvariantViolation(`atom detail '${a.name}' ('${a.uuid}') belongs to flow detail '${String(foreign?.parent_uuid)}', not '${flowUuid}'`, { subject: a.name });
+    let found: number;
+    try {
+      found = (await this.#query<{ f: number }>('commit', st, values)).rows[0]!.f;
+    } catch (err) {
+      if (!(err instanceof StorageFailure && codeOf(err.cause) === '22P02' && String((err.cause as Error).message).includes(FOREIGN_ATOM))) throw err;
+      throw await this.#foreignAtom(flowUuid, atoms!);
     }
+    if (found === 1) return;
     if (fence !== undefined) {
       const now = (await this.#query<{ fence: number; owner: string | null }>('commit', this.#st.fenceOf, [flowUuid])).rows[0];
       if (now !== undefined) {
@@ -288,6 +289,14 @@ export class PostgresBackend implements Backend {
       }
     }
     throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
+  }
+
+  /** The error for a commit that named an atom stored under another flow (read after the statement refused it). */
+  async #foreignAtom(flowUuid: string, atoms: readonly AtomDetail[]): Promise<InvariantViolation> {
+    const uuids = atoms.map((a) => a.uuid);
+    const foreign = (await this.#query<{ uuid: string; parent_uuid: string }>('commit', this.#st.foreignAtom, [uuids, flowUuid])).rows[0];
+    const a = atoms.find((x) => x.uuid === foreign?.uuid) ?? atoms[0]!;
+    return new InvariantViolation(`atom detail '${a.name}' ('${a.uuid}') belongs to flow detail '${String(foreign?.parent_uuid)}', not '${flowUuid}'`, { subject: a.name });
   }
 
   // ---- ownership ----------------------------------------------------------------------------

@@ -252,12 +252,13 @@ describe('PostgreSQL backend', () => {
       const locker = new pg.Client({ connectionString: PG_URL });
       locker.on('error', () => {});
       await locker.connect();
-      /** Holds the flow row, so that the next commit waits for it. */
+      /** Holds the flow's rows, so that the next commit waits for them. */
       const lockFlowRow = async (): Promise<void> => {
         await locker.query('BEGIN');
         await locker.query(`SELECT 1 FROM ${s}.flowdetails WHERE uuid = $1 FOR UPDATE`, [uuid]);
+        await locker.query(`SELECT 1 FROM ${s}.atomdetails WHERE parent_uuid = $1 FOR UPDATE`, [uuid]);
       };
-      /** Finds the connection waiting for the flow row (the next commit), terminates it, lets go. */
+      /** Finds the connection waiting for those rows (the next commit), terminates it, lets go. */
       const killNextCommit = async (): Promise<void> => {
         const deadline = Date.now() + 20_000;
         try {
