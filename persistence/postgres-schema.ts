@@ -170,7 +170,8 @@ export function pgStatements(s: string) {
      * this leaves empty, in one statement. Answers how many flow details went.
      */
     purge: `WITH gone AS (
-        DELETE FROM ${s}.flowdetails WHERE state = ANY($2::text[]) AND coalesce(updated_at, created_at) < $1::float8 RETURNING uuid, parent_uuid
+        DELETE FROM ${s}.flowdetails WHERE coalesce(state, 'PENDING') = ANY($2::text[]) AND coalesce(updated_at, created_at) < $1::float8
+        RETURNING uuid, parent_uuid
       ), books AS (
         DELETE FROM ${s}.logbooks l WHERE l.uuid IN (SELECT parent_uuid FROM gone)
           AND NOT EXISTS (SELECT 1 FROM ${s}.flowdetails f WHERE f.parent_uuid = l.uuid AND f.uuid NOT IN (SELECT uuid FROM gone))
@@ -189,7 +190,8 @@ export type PgStatementName = keyof ReturnType<typeof pgStatements>;
 export function findFlowsStatement(s: string, by: { readonly state: boolean; readonly book: boolean; readonly limit: boolean }): string {
   const where: string[] = [];
   let n = 0;
-  if (by.state) where.push(`state = ANY($${++n}::text[])`);
+  // 'PENDING' also matches a flow detail that never ran (state NULL), as in every backend.
+  if (by.state) where.push(`(state = ANY($${++n}::text[]) OR (state IS NULL AND 'PENDING' = ANY($${n}::text[])))`);
   if (by.book) where.push(`parent_uuid = $${++n}::text`);
   return `SELECT ${FLOW_COLS} FROM ${s}.flowdetails${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, seq${
     by.limit ? ` LIMIT $${++n}::bigint` : ''

@@ -23,8 +23,7 @@ import { createHash } from 'node:crypto';
 import createDebug from 'debug';
 import type { Pool, PoolClient, QueryArrayConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { AtomflowError, ClaimLost, FlowClaimed, InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
-import { FlowState } from '../lib/states.js';
-import type { Backend, FlowChange, LoadOptions } from './backend.js';
+import { resolveFlowQuery, resolvePurge, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
 import type { AtomDetail, FlowDetail, LogBook } from './models.js';
 import {
   DEFAULT_PG_SCHEMA,
@@ -52,8 +51,6 @@ const log = createDebug('atomflow:persistence');
 /** The contract's ownership types (mirrored here until they are in backend.ts). */
 export interface PgClaimRequest { readonly owner: string; readonly host: string; readonly pid: number; readonly leaseMs: number }
 export interface PgClaim { readonly flowUuid: string; readonly owner: string; readonly host: string; readonly pid: number; readonly token: number; readonly leaseUntil: number }
-export interface FindFlowsQuery { readonly state?: FlowState | readonly FlowState[]; readonly limit?: number; readonly bookUuid?: string }
-export interface PurgeOptions { readonly olderThan: Date | number; readonly states?: readonly FlowState[] }
 
 export interface PostgresBackendConfig extends Omit<PostgresBackendOptions, 'max'> {
   /** A `pg.Pool` the caller made; `close()` leaves it open. */
@@ -78,8 +75,6 @@ interface HolderRow {
 
 /** Pools `PostgresBackend.open()` made (the backend then ends them on close). */
 const OWNED = new WeakSet<Pool>();
-const FINISHED: readonly FlowState[] = Object.freeze(['SUCCESS', 'REVERTED', 'FAILURE']);
-const FLOW_STATES: ReadonlySet<string> = new Set(Object.values(FlowState));
 /** The advisory lock key of migrations: one per schema. */
 const LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('atomflow'), hashtext($1))";
 
@@ -346,22 +341,27 @@ export class PostgresBackend implements Backend {
   // ---- listing and retention ----------------------------------------------------------------
 
   /** Flow details (lazy: without atoms), oldest first; by state, book, at most `limit`. */
-  async findFlows(query: FindFlowsQuery = {}): Promise<FlowDetail[]> {
-    const { states, bookUuid, limit } = checkFind(query);
+  async findFlows(query?: FlowQuery): Promise<FlowDetail[]> {
+    const { states, bookUuid, limit } = resolveFlowQuery(query);
+    if (states !== undefined && states.length === 0) {
+      this.#check('find flows');
+      return [];
+    }
     const values: unknown[] = [];
     if (states !== undefined) values.push(states);
     if (bookUuid !== undefined) values.push(bookUuid);
     if (limit !== undefined) values.push(limit);
     const key = (states !== undefined ? 1 : 0) | (bookUuid !== undefined ? 2 : 0) | (limit !== undefined ? 4 : 0);
     const st = (this.#finds[key] ??= named(findFlowsStatement(this.#s, { state: states !== undefined, book: bookUuid !== undefined, limit: limit !== undefined })));
+    // 'PENDING' also matches a flow detail that never ran (state NULL): see findFlowsStatement.
     const rows = (await this.#query<FlowRow>('find flows', st, values)).rows;
     return rows.map(flowFromRow);
   }
 
   /** Removes finished flow details last updated before `olderThan`, and the books this leaves empty; answers how many flow details. */
   async purge(options: PurgeOptions): Promise<number> {
-    const { olderThan, states } = checkPurge(options);
-    return (await this.#query<{ n: number }>('purge', this.#st.purge, [olderThan, states])).rows[0]!.n;
+    const { before, states } = resolvePurge(options);
+    return (await this.#query<{ n: number }>('purge', this.#st.purge, [before, states])).rows[0]!.n;
   }
 
   async clearAll(): Promise<void> {
@@ -613,36 +613,6 @@ function checkRequest(r: PgClaimRequest): void {
   if (typeof r.host !== 'string') throw new InvariantViolation(`claim 'host' must be a string, got ${String(r.host)}`, { option: 'host' });
   checkNumber('pid', r.pid, 0);
   checkNumber('leaseMs', r.leaseMs, 1);
-}
-
-function checkFind(q: FindFlowsQuery): { states: string[] | undefined; bookUuid: string | undefined; limit: number | undefined } {
-  if (q === null || typeof q !== 'object') throw new InvariantViolation('findFlows() takes an object', { option: 'query' });
-  for (const key of Object.keys(q)) {
-    if (key !== 'state' && key !== 'limit' && key !== 'bookUuid') throw new InvariantViolation(`unknown findFlows option '${key}' (known: state, limit, bookUuid)`, { option: key });
-  }
-  const states = q.state === undefined ? undefined : typeof q.state === 'string' ? [q.state] : [...q.state];
-  if (states !== undefined) checkStates(states);
-  if (q.limit !== undefined) checkNumber('limit', q.limit, 0);
-  if (q.bookUuid !== undefined && typeof q.bookUuid !== 'string') throw new InvariantViolation(`'bookUuid' must be a string`, { option: 'bookUuid' });
-  return { states, bookUuid: q.bookUuid, limit: q.limit };
-}
-
-function checkStates(states: readonly unknown[]): void {
-  for (const s of states) {
-    if (typeof s !== 'string' || !FLOW_STATES.has(s)) throw new InvariantViolation(`unknown flow state ${JSON.stringify(s)}`, { option: 'state' });
-  }
-}
-
-function checkPurge(o: PurgeOptions): { olderThan: number; states: string[] } {
-  if (o === null || typeof o !== 'object') throw new InvariantViolation('purge() takes { olderThan, states? }', { option: 'options' });
-  for (const key of Object.keys(o)) {
-    if (key !== 'olderThan' && key !== 'states') throw new InvariantViolation(`unknown purge option '${key}' (known: olderThan, states)`, { option: key });
-  }
-  const olderThan = o.olderThan instanceof Date ? o.olderThan.getTime() : o.olderThan;
-  if (typeof olderThan !== 'number' || !Number.isFinite(olderThan)) throw new InvariantViolation(`purge 'olderThan' must be a Date or epoch ms`, { option: 'olderThan' });
-  const states = [...(o.states ?? FINISHED)];
-  checkStates(states);
-  return { olderThan, states };
 }
 
 /** `postgres://…?schema=x&durability=normal&max=4` → the connection string for `pg` (our parameters taken out) and the options. */

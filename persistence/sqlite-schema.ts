@@ -12,6 +12,8 @@
  * result (`'null'`) and no result (NULL) stay apart.
  */
 
+import type { Params } from './rows.js';
+
 /** Marks the file as ours in its header (`PRAGMA application_id`): 'AFLW'. */
 export const APPLICATION_ID = 0x41464c57;
 /** The key of our row in `schema_version`. */
