@@ -329,7 +329,10 @@ export class PostgresBackend implements Backend {
 
   async release(flowUuid: string, token: number): Promise<void> {
     checkNumber('token', token, 0);
-    await this.#query('release claim', this.#st.release, [flowUuid, token]);
+    if ((await this.#query('release claim', this.#st.release, [flowUuid, token])).rowCount !== 0) return;
+    if ((await this.#query('release claim', this.#st.flowParent, [flowUuid])).rowCount === 0) {
+      throw new NotFound(`cannot release: flow detail '${flowUuid}' is not stored`, flowUuid);
+    }
   }
 
   async getClaim(flowUuid: string): Promise<PgClaim | undefined> {
@@ -610,8 +613,8 @@ function checkNumber(name: string, v: unknown, min: number): void {
 function checkRequest(r: PgClaimRequest): void {
   if (r === null || typeof r !== 'object') throw new InvariantViolation('a claim request must be an object', { option: 'request' });
   if (typeof r.owner !== 'string' || r.owner === '') throw new InvariantViolation(`claim 'owner' must be a non-empty string, got ${String(r.owner)}`, { option: 'owner' });
-  if (typeof r.host !== 'string') throw new InvariantViolation(`claim 'host' must be a string, got ${String(r.host)}`, { option: 'host' });
-  checkNumber('pid', r.pid, 0);
+  if (typeof r.host !== 'string' || r.host === '') throw new InvariantViolation(`claim 'host' must be a non-empty string, got ${String(r.host)}`, { option: 'host' });
+  checkNumber('pid', r.pid, 1);
   checkNumber('leaseMs', r.leaseMs, 1);
 }
 
