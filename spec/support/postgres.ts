@@ -47,9 +47,9 @@ export async function dropSchema(name: string): Promise<void> {
 }
 
 after(async () => {
-  if (pool === undefined) return;
+  if (pool === undefined && schemas.size === 0) return;
+  for (const name of [...schemas]) await dropSchema(name); // also schemas only child processes used
   const p = pool;
-  for (const name of [...schemas]) await dropSchema(name);
   pool = undefined;
-  await p.end();
+  await p?.end();
 });
