@@ -30,8 +30,10 @@ import {
   FOREIGN_ATOM,
   OUR_TABLES,
   PG_MIGRATIONS,
+  VALUES_MAX,
   PG_SCHEMA_APP,
   atomColumns,
+  atomValues,
   commitStatement,
   createSchemaVersion,
   describePgCode,
@@ -99,7 +101,7 @@ export class PostgresBackend implements Backend {
   readonly #owned: boolean;
   readonly #s: string;
   readonly #st: { readonly [K in PgStatementName]: Stmt };
-  readonly #commits: Array<Stmt | undefined> = new Array(8);
+  readonly #commits: Array<Stmt | undefined> = new Array(4 * (VALUES_MAX + 2));
   readonly #finds: Array<Stmt | undefined> = new Array(8);
   readonly #onConnect: ((client: PoolClient) => void) | undefined;
   readonly #onError = (err: Error): void => log('postgres pool: an idle connection failed: %s', err.message);
@@ -265,9 +267,11 @@ export class PostgresBackend implements Backend {
     }
     if (fence !== undefined) values.push(fence);
     const rows = atoms === undefined || atoms.length === 0 ? undefined : atomParamsOf(flowUuid, atoms);
-    if (rows !== undefined) values.push(...atomColumns(rows));
-    const key = (flow !== undefined ? 1 : 0) | (rows !== undefined ? 2 : 0) | (fence !== undefined ? 4 : 0);
-    const st = (this.#commits[key] ??= named(commitStatement(this.#s, { flow: flow !== undefined, atoms: rows !== undefined, fenced: fence !== undefined })));
+    const count = rows === undefined ? 0 : rows.length;
+    if (rows !== undefined) values.push(...(count <= VALUES_MAX ? atomValues(rows) : atomColumns(rows)));
+    // One statement text per shape: flow or not, fenced or not, 0…VALUES_MAX atoms or more.
+    const key = ((flow !== undefined ? 1 : 0) | (fence !== undefined ? 2 : 0)) * (VALUES_MAX + 2) + Math.min(count, VALUES_MAX + 1);
+    const st = (this.#commits[key] ??= named(commitStatement(this.#s, { flow: flow !== undefined, atoms: count, fenced: fence !== undefined })));
     let found: number;
     try {
       found = (await this.#query<{ f: number }>('commit', st, values)).rows[0]!.f;

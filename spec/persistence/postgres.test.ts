@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { type FlowChange, ClaimLost, FlowClaimed, InvariantViolation, LinearFlow, NotFound, PostgresBackend, StorageFailure, load, openBackend, task } from '../../index.js';
-import { PG_MIGRATIONS, quoteIdent } from '../../persistence/postgres-schema.js';
+import { PG_MIGRATIONS, VALUES_MAX, quoteIdent } from '../../persistence/postgres-schema.js';
 import { updateAtom, updateFlow } from '../../persistence/models.js';
 import { PG_URL, freshSchema, freshUri, pgBackend, pgPool } from '../support/postgres.js';
 import { backendConformance } from './conformance.js';
@@ -171,6 +171,14 @@ describe('PostgreSQL backend', () => {
       );
       assert.equal((await b.getFlowDetail(flow.uuid)).state, 'RUNNING');
       assert.deepEqual((await b.getAtomDetails(flow.uuid)).map((a) => a.name), ['a']);
+      // Beyond VALUES_MAX atoms a commit sends column arrays: same outcomes.
+      const many = Array.from({ length: VALUES_MAX + 3 }, (_, k) => atom(`m${k}`));
+      await assert.rejects(b.commit(flow.uuid, { atoms: [...many, foreign] }), InvariantViolation);
+      assert.deepEqual((await b.getAtomDetails(flow.uuid)).map((a) => a.name), ['a']);
+      await b.commit(flow.uuid, fenced({ atoms: many }, claim.token));
+      assert.equal((await b.getAtomDetails(flow.uuid)).length, 1 + many.length);
+      await assert.rejects(b.commit(flow.uuid, fenced({ atoms: many.map((a) => updateAtom(a, { state: 'RUNNING' })) }, claim.token - 1)), ClaimLost);
+      assert.ok((await b.getAtomDetails(flow.uuid)).filter((a) => a.name.startsWith('m')).every((a) => a.state === 'PENDING'));
     });
   });
 
