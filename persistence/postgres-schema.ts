@@ -110,7 +110,7 @@ const TAKE = `owner = $2, owner_host = $3, owner_pid = $4, lease_until = now() +
 export const VALUES_MAX = 8;
 
 /**
- * The atom upsert under the parent uuid `parent`: keeps `seq` and `created_at` of a stored row; a
+ * The atom upsert under the parent uuid `parent`, in the given order (first-stored order is `seq`): keeps `seq` and `created_at` of a stored row; a
  * row owned by another parent is left alone (not returned). The atoms come from `rows` VALUES rows
  * of fourteen parameters each (uuid then ATOM_DATA), or — `rows` undefined — from fourteen column
  * arrays (`unnest`); `first` is the number of the first parameter, `from` a FROM item before them
@@ -121,11 +121,11 @@ function atomUpsert(s: string, parent: string, first: number, from = '', rows?: 
   const cols = ['uuid', ...ATOM_DATA];
   const source =
     rows === undefined
-      ? `unnest(${types.map((t, k) => `$${first + k}::${t}[]`).join(', ')})`
+      ? `unnest(${types.map((t, k) => `$${first + k}::${t}[]`).join(', ')}) WITH ORDINALITY`
       : `(VALUES ${Array.from({ length: rows }, (_, r) => `(${types.map((t, k) => `$${first + r * types.length + k}::${t}`).join(', ')})`).join(', ')})`;
   return `INSERT INTO ${s}.atomdetails (uuid, parent_uuid, ${ATOM_DATA.join(', ')})
     SELECT u.uuid, ${parent}, ${ATOM_DATA.map((c) => `u.${c}`).join(', ')}
-    FROM ${from}${source} AS u(${cols.join(', ')})
+    FROM ${from}${source} AS u(${cols.join(', ')}${rows === undefined ? ', ord' : ''})${rows === undefined ? '\n    ORDER BY u.ord' : ''}
     ON CONFLICT (uuid) DO UPDATE SET ${ATOM_DATA.filter((c) => c !== 'created_at').map((c) => `${c} = excluded.${c}`).join(', ')}
     WHERE atomdetails.parent_uuid = excluded.parent_uuid
     RETURNING uuid`;
@@ -151,6 +151,10 @@ export function pgStatements(s: string) {
     flowsOfBook: `SELECT ${FLOW_COLS} FROM ${s}.flowdetails WHERE parent_uuid = $1 ORDER BY created_at, seq`,
     allFlows: `SELECT ${FLOW_COLS} FROM ${s}.flowdetails ORDER BY created_at, seq`,
     atomParent: `SELECT parent_uuid FROM ${s}.atomdetails WHERE uuid = $1`,
+    saveBook: saveBookStatement(s),
+    /** After a refused book save: which of its flows is stored under another book, which of its atoms under another flow. */
+    foreignFlow: `SELECT uuid, parent_uuid FROM ${s}.flowdetails WHERE uuid = ANY($1::text[]) AND parent_uuid <> $2::text LIMIT 1`,
+    foreignAtomOfBook: `SELECT uuid, parent_uuid FROM ${s}.atomdetails WHERE uuid = ANY($1::text[]) AND parent_uuid <> ALL($2::text[]) LIMIT 1`,
     /** After a refused commit: which of its atoms is stored under another flow. */
     foreignAtom: `SELECT uuid, parent_uuid FROM ${s}.atomdetails WHERE uuid = ANY($1::text[]) AND parent_uuid <> $2::text LIMIT 1`,
     atomsOfFlow: `SELECT ${ATOM_RAW_COLS} FROM ${s}.atomdetails WHERE parent_uuid = $1 ORDER BY seq`,
@@ -216,6 +220,62 @@ export interface CommitShape {
 
 /** The marker of the error a commit raises when an atom it upserts belongs to another flow. */
 export const FOREIGN_ATOM = 'atomflow: foreign atom detail';
+/** The same for a flow detail stored in another book (`saveBookStatement`). */
+export const FOREIGN_FLOW = 'atomflow: foreign flow detail';
+
+const FLOW_DATA = ['format', 'name', 'state', 'meta', 'created_at', 'updated_at'] as const;
+const FLOW_DATA_TYPES = ['int', 'text', 'text', 'text', 'float8', 'float8'] as const;
+
+/**
+ * `saveLogBook` as ONE statement: the book upserted from `$1…$6`; its flow details from seven
+ * column arrays (`$7…$13`: uuid then FLOW_DATA), each only if not stored under another book; the
+ * atom details of every flow from fifteen column arrays (`$14…$28`: uuid, parent uuid, ATOM_DATA),
+ * only under the flows just written and not stored under another flow. A flow or atom left alone
+ * makes the final SELECT raise (FOREIGN_FLOW / FOREIGN_ATOM, SQLSTATE 22P02): nothing is written.
+ * (Foreign keys are checked at the end of the statement, after the book and flows are in.)
+ */
+export function saveBookStatement(s: string): string {
+  const flowArrays = ['text', ...FLOW_DATA_TYPES].map((t, k) => `$${7 + k}::${t}[]`).join(', ');
+  const atomArrays = ['text', 'text', ...ATOM_DATA_TYPES].map((t, k) => `$${14 + k}::${t}[]`).join(', ');
+  return `WITH b AS (
+  INSERT INTO ${s}.logbooks (${BOOK_COLS}) VALUES ($1::text, $2::int, $3::text, $4::text, $5::float8, $6::float8)
+  ON CONFLICT (uuid) DO UPDATE SET format = excluded.format, name = excluded.name, meta = excluded.meta, updated_at = excluded.updated_at
+  RETURNING uuid
+), f AS (
+  INSERT INTO ${s}.flowdetails (uuid, parent_uuid, ${FLOW_DATA.join(', ')})
+  SELECT u.uuid, b.uuid, ${FLOW_DATA.map((c) => `u.${c}`).join(', ')} FROM b, unnest(${flowArrays}) WITH ORDINALITY AS u(uuid, ${FLOW_DATA.join(', ')}, ord)
+  ORDER BY u.ord
+  ON CONFLICT (uuid) DO UPDATE SET format = excluded.format, name = excluded.name, state = excluded.state, meta = excluded.meta, updated_at = excluded.updated_at
+  WHERE flowdetails.parent_uuid = excluded.parent_uuid
+  RETURNING uuid
+), a AS (
+  INSERT INTO ${s}.atomdetails (uuid, parent_uuid, ${ATOM_DATA.join(', ')})
+  SELECT u.uuid, u.parent_uuid, ${ATOM_DATA.map((c) => `u.${c}`).join(', ')}
+  FROM unnest(${atomArrays}) WITH ORDINALITY AS u(uuid, parent_uuid, ${ATOM_DATA.join(', ')}, ord) JOIN f ON f.uuid = u.parent_uuid
+  ORDER BY u.ord
+  ON CONFLICT (uuid) DO UPDATE SET ${ATOM_DATA.filter((c) => c !== 'created_at').map((c) => `${c} = excluded.${c}`).join(', ')}
+  WHERE atomdetails.parent_uuid = excluded.parent_uuid
+  RETURNING 1
+)
+SELECT CASE
+  WHEN n.f < cardinality($7::text[]) THEN ('${FOREIGN_FLOW}: ' || n.f)::int
+  WHEN n.a < cardinality($14::text[]) THEN ('${FOREIGN_ATOM}: ' || n.a)::int
+END AS bad
+FROM (SELECT (SELECT count(*) FROM f)::int AS f, (SELECT count(*) FROM a)::int AS a) AS n`;
+}
+
+/** `saveBookStatement`'s parameters after the book's: flow columns (7 arrays), then atom columns (15 arrays). */
+export function bookColumns(
+  flows: ReadonlyArray<ReadonlyArray<string | number | null>>,
+  atoms: ReadonlyArray<ReadonlyArray<string | number | null>>,
+): Array<Array<string | number | null>> {
+  const out: Array<Array<string | number | null>> = [];
+  // flowParams rows: uuid, parent, format, name, state, meta, created_at, updated_at (parent dropped)
+  for (const c of [0, 2, 3, 4, 5, 6, 7]) out.push(flows.map((r) => r[c]!));
+  // atomParams rows: uuid, parent, then ATOM_DATA
+  for (let c = 0; c < 15; c++) out.push(atoms.map((r) => r[c]!));
+  return out;
+}
 
 /**
  * The engine step as ONE statement (one round trip, one implicit transaction; all CTEs see one

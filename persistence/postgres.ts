@@ -28,12 +28,14 @@ import type { AtomDetail, FlowDetail, LogBook } from './models.js';
 import {
   DEFAULT_PG_SCHEMA,
   FOREIGN_ATOM,
+  FOREIGN_FLOW,
   OUR_TABLES,
   PG_MIGRATIONS,
   VALUES_MAX,
   PG_SCHEMA_APP,
   atomColumns,
   atomValues,
+  bookColumns,
   commitStatement,
   createSchemaVersion,
   describePgCode,
@@ -157,17 +159,31 @@ export class PostgresBackend implements Backend {
     return backend;
   }
 
+  /** One statement (`saveBookStatement`): the book, its flow details and their atom details, all or nothing. */
   async saveLogBook(book: LogBook): Promise<void> {
     this.#check('save logbook');
     const bookRow = bookParams(book);
-    const flows = book.flowDetails.map((fd) => ({ fd, row: flowParams(book.uuid, fd), atoms: atomParamsOf(fd.uuid, fd.atomDetails) }));
-    await this.#tx('save logbook', false, async (q) => {
-      await q(this.#st.upsertBook, bookRow);
-      for (const f of flows) {
-        await this.#upsertFlow(q, book.uuid, f.fd, f.row);
-        await this.#upsertAtoms(q, f.fd.uuid, f.atoms);
+    const flowRows = book.flowDetails.map((fd) => flowParams(book.uuid, fd));
+    const atomRows = book.flowDetails.flatMap((fd) => atomParamsOf(fd.uuid, fd.atomDetails));
+    try {
+      await this.#query('save logbook', this.#st.saveBook, [...bookRow, ...bookColumns(flowRows, atomRows)]);
+    } catch (err) {
+      const message = err instanceof StorageFailure && codeOf(err.cause) === '22P02' ? String((err.cause as Error).message) : '';
+      if (message.includes(FOREIGN_FLOW)) {
+        const uuids = book.flowDetails.map((f) => f.uuid);
+        const other = (await this.#query<{ uuid: string; parent_uuid: string }>('save logbook', this.#st.foreignFlow, [uuids, book.uuid])).rows[0];
+        throw new InvariantViolation(`flow detail '${String(other?.uuid)}' belongs to logbook '${String(other?.parent_uuid)}', not '${book.uuid}'`, {
+          subject: String(other?.uuid),
+        });
       }
-    });
+      if (message.includes(FOREIGN_ATOM)) {
+        const atoms = book.flowDetails.flatMap((f) => f.atomDetails);
+        const other = (await this.#query<{ uuid: string; parent_uuid: string }>('save logbook', this.#st.foreignAtomOfBook, [atoms.map((a) => a.uuid), book.flowDetails.map((f) => f.uuid)])).rows[0];
+        const a = atoms.find((x) => x.uuid === other?.uuid) ?? atoms[0]!;
+        throw new InvariantViolation(`atom detail '${a.name}' ('${a.uuid}') belongs to flow detail '${String(other?.parent_uuid)}', not '${String(book.flowDetails.find((f) => f.atomDetails.includes(a))?.uuid)}'`, { subject: a.name });
+      }
+      throw err;
+    }
   }
 
   async getLogBook(uuid: string, options?: LoadOptions): Promise<LogBook> {
