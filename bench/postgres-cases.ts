@@ -264,9 +264,10 @@ function sagaRow(name: string, flows: number, r: { seconds: number; commits: num
   const perFlow = (r.commits + r.other) / flows;
   return {
     name,
-    n: flows,
+    n: flows * SAGA_ATOMS, // so that µs/atom is per atom
     seconds: r.seconds,
     extra: {
+      flows,
       flows_per_s: Math.round(flows / r.seconds),
       commits_per_flow: round(r.commits / flows, 2),
       other_writes_per_flow: round(r.other / flows, 2),
@@ -315,7 +316,8 @@ export function postgresCases(toRow: ToRow): Record<string, (c: { n: number }) =
     saga_throughput: async ({ n }) =>
       (await sagaThroughput(Math.min(n, 10_000))).map((r) => ({
         row: toRow(r.name, r),
-        note: `${r.extra['flows_per_s'] as number} flows/s, ${r.extra['commits_per_flow'] as number} commits + ${r.extra['other_writes_per_flow'] as number} other writes/flow; bare ${r.extra['bare_commits_per_s'] as number} commits/s → ceiling ${r.extra['ceiling_flows_per_s'] as number} flows/s`,
+        perAtom: true,
+        note: `${r.extra['flows'] as number} flows of 5: ${r.extra['flows_per_s'] as number} flows/s, ${r.extra['commits_per_flow'] as number} commits + ${r.extra['other_writes_per_flow'] as number} other writes/flow; bare ${r.extra['bare_commits_per_s'] as number} commits/s → ceiling ${r.extra['ceiling_flows_per_s'] as number} flows/s`,
       })),
   };
 }
