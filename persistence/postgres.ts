@@ -120,6 +120,7 @@ export class PostgresBackend implements Backend {
       throw new InvariantViolation('new PostgresBackend({ pool }) needs a pg.Pool as `pool`', { option: 'pool' });
     }
     const { pool, ...rest } = config;
+    if ('max' in rest) throw new InvariantViolation("option 'max' sizes the pool openBackend() makes; size your own pool yourself", { option: 'max' });
     const opts = resolvePostgresOptions(rest);
     this.#pool = pool;
     this.#owned = OWNED.has(pool);

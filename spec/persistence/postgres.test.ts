@@ -70,6 +70,8 @@ describe('PostgreSQL backend', () => {
       await assert.rejects(openBackend(PG_URL, { max: 0 }), /'max'/);
       await assert.rejects(openBackend(PG_URL, { busyTimeout: 5 } as never), /unknown postgres backend option 'busyTimeout'/);
       assert.throws(() => new PostgresBackend({} as never), InvariantViolation);
+      assert.throws(() => new PostgresBackend({ pool: pgPool(), max: 2 } as never), /'max'/);
+      assert.throws(() => new PostgresBackend({ pool: pgPool(), schema: '' }), /'schema'/);
     });
 
     test('an unreachable server is a StorageFailure', async () => {
