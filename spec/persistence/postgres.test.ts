@@ -184,6 +184,40 @@ describe('PostgreSQL backend', () => {
     });
   });
 
+  describe('driver errors', () => {
+    test('a serialization failure or deadlock is retried once; a lost connection is a StorageFailure with the driver error', async () => {
+      const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
+      pool.on('error', () => {});
+      const b = new PostgresBackend({ pool, schema: freshSchema('errors') });
+      try {
+        const { flow } = await seeded(b, [atom('a')]);
+        const real = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+        const failNext: string[] = [];
+        let calls = 0;
+        (pool as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = (...args: unknown[]) => {
+          calls++;
+          const code = failNext.shift();
+          if (code === undefined) return real(...args);
+          return Promise.reject(Object.assign(new Error(`synthetic ${code}`), { code }));
+        };
+        failNext.push('40001');
+        await b.commit(flow.uuid, { flow: updateFlow(flow, { state: 'RUNNING' }) });
+        assert.equal(calls, 2);
+        assert.equal((await b.getFlowDetail(flow.uuid, { lazy: true })).state, 'RUNNING');
+        failNext.push('40P01', '40P01');
+        await assert.rejects(b.commit(flow.uuid, { flow: updateFlow(flow, { state: 'SUCCESS' }) }), StorageFailure);
+        for (const code of ['57P01', 'ECONNRESET', '08006']) {
+          failNext.push(code);
+          await assert.rejects(b.commit(flow.uuid, { flow: updateFlow(flow, { state: 'SUCCESS' }) }), (e: unknown) =>
+            e instanceof StorageFailure && (e.cause as { code?: string }).code === code && e.message.includes(code));
+        }
+        assert.equal((await b.getFlowDetail(flow.uuid, { lazy: true })).state, 'RUNNING');
+      } finally {
+        await pool.end();
+      }
+    });
+  });
+
   describe('claims (database clock)', () => {
     test('claim, FlowClaimed for a live holder, renew, release, takeover after expiry and of a dead pid on this host', async () => {
       const b = pgBackend('claim');
