@@ -38,6 +38,6 @@ export type { Backend, FlowChange, FlowQuery, PurgeOptions, LoadOptions as Backe
 export { MemoryBackend } from './memory.js';
 export { SqliteBackend } from './sqlite.js';
 export { PostgresBackend, type PostgresBackendConfig } from './postgres.js';
-export type { PostgresBackendOptions } from './postgres-schema.js';
+export type { PostgresBackendOptions } from './postgres-options.js';
 export type { Durability, Locking, SqliteBackendOptions } from './sqlite-options.js';
 export { openBackend, type OpenBackendOptions } from './open.js';

@@ -19,7 +19,7 @@
 import { InvariantViolation } from '../lib/errors.js';
 import type { Backend } from './backend.js';
 import { MemoryBackend } from './memory.js';
-import type { PostgresBackendOptions } from './postgres-schema.js';
+import type { PostgresBackendOptions } from './postgres-options.js';
 import { resolveSqliteOptions, type SqliteBackendOptions } from './sqlite-options.js';
 import { SqliteBackend } from './sqlite.js';
 

@@ -1,6 +1,6 @@
 /**
  * The PostgreSQL store's schema as forward-only migrations, its SQL, its options and the words for
- * server error codes. No driver import here: `postgres.ts` is the one file that talks to `pg`.
+ * server error codes (options: `postgres-options.ts`; opening: `postgres-migrate.ts`). No driver import here: `postgres.ts` is the one file that talks to `pg`.
  *
  * The tables are SQLite's (`sqlite-schema.ts`): logbooks ⊃ flowdetails ⊃ atomdetails, `seq` for
  * first-stored order (`bigint GENERATED ALWAYS AS IDENTITY`), `uuid text UNIQUE` as the key the
@@ -10,8 +10,6 @@
  * lives in one schema (default `atomflow`), named in every statement, so a caller's pool needs no
  * `search_path`. Leases are `timestamptz` and checked against the database clock (`now()`).
  */
-import { InvariantViolation } from '../lib/errors.js';
-import type { Durability } from './sqlite-options.js';
 
 /** The key of our row in `schema_version` (as in SQLite). */
 export const PG_SCHEMA_APP = 'atomflow';
@@ -328,58 +326,6 @@ export function atomColumns(rows: ReadonlyArray<ReadonlyArray<string | number | 
     for (let c = 1; c < 14; c++) cols[c]![r] = row[c + 1]!;
   }
   return cols;
-}
-
-// ---- options ------------------------------------------------------------------------------
-
-export interface PostgresBackendOptions {
-  /**
-   * `'full'` (default): a commit returns once the server has flushed it (`synchronous_commit =
-   * on`). `'normal'`: `synchronous_commit = off` — a server crash may lose the last commits
-   * (about three WAL writer delays); a crash of this process loses nothing.
-   */
-  readonly durability?: Durability;
-  /** The schema holding the tables (created if missing). Default `atomflow`. */
-  readonly schema?: string;
-  /** Connections in the pool the backend opens (default 4). Not used with a caller's pool. */
-  readonly max?: number;
-}
-
-export interface ResolvedPostgresOptions {
-  readonly durability: Durability;
-  /** Whether `durability` was given (with a caller's pool, only then is the session setting made). */
-  readonly durabilityGiven: boolean;
-  readonly schema: string;
-  readonly max: number;
-}
-
-const PG_OPTION_KEYS: ReadonlySet<string> = new Set(['durability', 'schema', 'max']);
-
-/** Validates options once into a frozen form; unknown keys and bad values are `InvariantViolation`s naming the option. */
-export function resolvePostgresOptions(options: unknown, extraKeys: readonly string[] = []): ResolvedPostgresOptions {
-  if (options === undefined) options = {};
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new InvariantViolation(`postgres backend options must be an object, got ${options === null ? 'null' : typeof options}`, { option: 'options' });
-  }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!PG_OPTION_KEYS.has(key) && !extraKeys.includes(key)) {
-      throw new InvariantViolation(`unknown postgres backend option '${key}' (known: ${[...PG_OPTION_KEYS, ...extraKeys].join(', ')})`, { option: key });
-    }
-  }
-  const durability = o['durability'] ?? 'full';
-  if (durability !== 'normal' && durability !== 'full') {
-    throw new InvariantViolation(`option 'durability' must be 'normal' or 'full', got ${JSON.stringify(durability)}`, { option: 'durability' });
-  }
-  const schema = o['schema'] ?? DEFAULT_PG_SCHEMA;
-  if (typeof schema !== 'string' || schema === '' || Buffer.byteLength(schema) > 63 || schema.includes('\0')) {
-    throw new InvariantViolation(`option 'schema' must be a PostgreSQL schema name (1 to 63 bytes), got ${JSON.stringify(schema)}`, { option: 'schema' });
-  }
-  const max = o['max'] ?? 4;
-  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
-    throw new InvariantViolation(`option 'max' must be a positive integer (pool size), got ${String(max)}`, { option: 'max' });
-  }
-  return Object.freeze({ durability, durabilityGiven: o['durability'] !== undefined, schema, max });
 }
 
 // ---- errors -------------------------------------------------------------------------------

@@ -26,27 +26,23 @@ import { AtomflowError, ClaimLost, FlowClaimed, InvariantViolation, NotFound, St
 import { resolveFlowQuery, resolvePurge, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
 import type { AtomDetail, FlowDetail, LogBook } from './models.js';
 import {
-  DEFAULT_PG_SCHEMA,
   FOREIGN_ATOM,
   FOREIGN_FLOW,
-  OUR_TABLES,
   PG_MIGRATIONS,
   VALUES_MAX,
-  PG_SCHEMA_APP,
   atomColumns,
   atomValues,
   bookColumns,
   commitStatement,
-  createSchemaVersion,
   describePgCode,
   findFlowsStatement,
   isRetryable,
   pgStatements,
   quoteIdent,
-  resolvePostgresOptions,
   type PgStatementName,
-  type PostgresBackendOptions,
 } from './postgres-schema.js';
+import { migrateSchema } from './postgres-migrate.js';
+import { resolvePostgresOptions, splitUri, type PostgresBackendOptions } from './postgres-options.js';
 import { assemble, atomFromRaw, atomParams, bookFromRow, bookParams, flowFromRow, flowParams, flowUpdateParams, withAtoms, withFlows, type BookRow, type FlowRow, type Params } from './rows.js';
 import type { Durability } from './sqlite-options.js';
 
@@ -79,8 +75,6 @@ interface HolderRow {
 
 /** Pools `PostgresBackend.open()` made (the backend then ends them on close). */
 const OWNED = new WeakSet<Pool>();
-/** The advisory lock key of migrations: one per schema. */
-const LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('atomflow'), hashtext($1))";
 
 function named(text: string): Stmt {
   return { name: `af_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`, text };
@@ -529,48 +523,10 @@ export class PostgresBackend implements Backend {
     const onError = (err: Error): void => log('postgres connection failed while migrating: %s', err.message);
     client.on('error', onError);
     let broken: Error | undefined;
-    const s = this.#s;
     try {
       await client.query('BEGIN');
-      await client.query(LOCK_SQL, [this.schema]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
-      const tables = (
-        await client.query<{ relname: string }>(
-          "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
-          [this.schema],
-        )
-      ).rows.map((r) => r.relname);
-      const where = `postgres schema '${this.schema}'`;
-      const strangers = tables.filter((t) => !OUR_TABLES.has(t));
-      let from = 0;
-      if (tables.includes('schema_version')) {
-        let row: { version: unknown } | undefined;
-        try {
-          row = (await client.query<{ version: unknown }>(`SELECT version FROM ${s}.schema_version WHERE app = $1`, [PG_SCHEMA_APP])).rows[0];
-        } catch (err) {
-          throw new StorageFailure(`${where} is not an atomflow store: its schema_version table is not atomflow's`, { cause: err });
-        }
-        if (typeof row?.version !== 'number') throw new StorageFailure(`${where} is not an atomflow store: its schema_version table has no '${PG_SCHEMA_APP}' row`);
-        from = row.version;
-      } else if (tables.length > 0) {
-        throw new StorageFailure(`${where} is not an atomflow store: it has tables [${tables.join(', ')}] and no schema_version table`);
-      }
-      if (strangers.length > 0) throw new StorageFailure(`${where} is not an atomflow store: it holds tables that are not atomflow's [${strangers.join(', ')}]`);
-      if (from > PG_MIGRATIONS.length) {
-        throw new StorageFailure(
-          `${where}: written by a newer atomflow (schema version ${from}; this version knows up to ${PG_MIGRATIONS.length}); upgrade atomflow to open it`,
-        );
-      }
-      if (from < PG_MIGRATIONS.length) {
-        await client.query(createSchemaVersion(s));
-        for (let v = from; v < PG_MIGRATIONS.length; v++) await client.query(PG_MIGRATIONS[v]!(s));
-        await client.query(
-          `INSERT INTO ${s}.schema_version (app, version, updated_at) VALUES ($1, $2, $3)
-           ON CONFLICT (app) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
-          [PG_SCHEMA_APP, PG_MIGRATIONS.length, Date.now()],
-        );
-        log('migrated postgres schema %s from version %d to %d', this.schema, from, PG_MIGRATIONS.length);
-      }
+      const from = await migrateSchema((text, values) => client.query(text, values), this.schema);
+      if (from < PG_MIGRATIONS.length) log('migrated postgres schema %s from version %d to %d', this.schema, from, PG_MIGRATIONS.length);
       await client.query('COMMIT');
     } catch (err) {
       try {
@@ -639,34 +595,3 @@ function checkRequest(r: PgClaimRequest): void {
   checkNumber('leaseMs', r.leaseMs, 1);
 }
 
-/** `postgres://…?schema=x&durability=normal&max=4` → the connection string for `pg` (our parameters taken out) and the options. */
-function splitUri(uri: string, options: PostgresBackendOptions | undefined) {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch (err) {
-    throw new InvariantViolation(`cannot open backend '${uri}': not a valid postgres URI`, { option: 'uri', cause: err });
-  }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new InvariantViolation(`cannot open backend '${uri}': not a postgres:// URI`, { option: 'uri' });
-  const fromUri: Record<string, unknown> = {};
-  for (const key of ['schema', 'durability', 'max'] as const) {
-    const all = url.searchParams.getAll(key);
-    if (all.length > 1) throw new InvariantViolation(`cannot open backend '${uri}': query parameter '${key}' is given twice`, { option: key });
-    if (all.length === 1) fromUri[key] = key === 'max' && /^\d+$/.test(all[0]!) ? Number(all[0]) : all[0];
-    url.searchParams.delete(key);
-  }
-  const startup = url.searchParams.get('options') ?? undefined;
-  url.searchParams.delete('options');
-  resolvePostgresOptions(options);
-  const merged: Record<string, unknown> = { ...fromUri };
-  for (const [key, value] of Object.entries(options ?? {})) {
-    if (value === undefined) continue;
-    if (key in fromUri && fromUri[key] !== value) {
-      throw new InvariantViolation(`cannot open backend '${uri}': option '${key}' is ${JSON.stringify(value)} but the URI says ${JSON.stringify(fromUri[key])}`, { option: key });
-    }
-    merged[key] = value;
-  }
-  return { connectionString: url.toString(), opts: resolvePostgresOptions(merged), startup };
-}
-
-export { DEFAULT_PG_SCHEMA };
