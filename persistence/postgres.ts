@@ -22,8 +22,9 @@
 import { createHash } from 'node:crypto';
 import createDebug from 'debug';
 import type { Pool, PoolClient, QueryArrayConfig, QueryConfig, QueryResult, QueryResultRow } from 'pg';
-import { AtomflowError, ClaimLost, FlowClaimed, InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
-import { resolveFlowQuery, resolvePurge, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
+import { AtomflowError, InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
+import { resolveFlowQuery, resolvePurge, type Backend, type Claim, type ClaimRequest, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
+import { checkClaimRequest, checkLeaseMs, checkToken, claimedError, isPidAlive, lostClaim, staleFence } from './ownership.js';
 import type { AtomDetail, FlowDetail, LogBook } from './models.js';
 import {
   FOREIGN_ATOM,
@@ -48,9 +49,6 @@ import type { Durability } from './sqlite-options.js';
 
 const log = createDebug('atomflow:persistence');
 
-/** The contract's ownership types (mirrored here until they are in backend.ts). */
-export interface PgClaimRequest { readonly owner: string; readonly host: string; readonly pid: number; readonly leaseMs: number }
-export interface PgClaim { readonly flowUuid: string; readonly owner: string; readonly host: string; readonly pid: number; readonly token: number; readonly leaseUntil: number }
 
 export interface PostgresBackendConfig extends Omit<PostgresBackendOptions, 'max'> {
   /** A `pg.Pool` the caller made; `close()` leaves it open. */
@@ -80,14 +78,6 @@ function named(text: string): Stmt {
   return { name: `af_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`, text };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
 
 export class PostgresBackend implements Backend {
   readonly kind = 'postgres';
@@ -267,7 +257,7 @@ export class PostgresBackend implements Backend {
   async commit(flowUuid: string, change: FlowChange): Promise<void> {
     this.#check('commit');
     const { flow, atoms } = change;
-    const fence = (change as { readonly fence?: number }).fence;
+    const fence = change.fence;
     if (flow !== undefined && flow.uuid !== flowUuid) {
       throw new InvariantViolation(`cannot commit flow detail '${flow.uuid}' under flow uuid '${flowUuid}'`, { subject: flowUuid });
     }
@@ -293,10 +283,7 @@ export class PostgresBackend implements Backend {
     if (found === 1) return;
     if (fence !== undefined) {
       const now = (await this.#query<{ fence: number; owner: string | null }>('commit', this.#st.fenceOf, [flowUuid])).rows[0];
-      if (now !== undefined) {
-        const holder = now.owner === null ? '' : `, now held by '${now.owner}'`;
-        throw new ClaimLost(flowUuid, undefined, `token ${fence} is stale: the flow's token is ${now.fence}${holder}`);
-      }
+      if (now !== undefined) throw staleFence(flowUuid, fence, now.fence);
     }
     throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
   }
@@ -312,8 +299,8 @@ export class PostgresBackend implements Backend {
   // ---- ownership ----------------------------------------------------------------------------
 
   /** See `Backend.claim`: one statement when the flow is free; a read, then a conditional takeover otherwise. */
-  async claim(flowUuid: string, request: PgClaimRequest): Promise<PgClaim> {
-    checkRequest(request);
+  async claim(flowUuid: string, request: ClaimRequest): Promise<Claim> {
+    checkClaimRequest(request);
     const base = [flowUuid, request.owner, request.host, request.pid, request.leaseMs];
     let seen: HolderRow | undefined;
     for (let round = 0; round < 3; round++) {
@@ -322,35 +309,35 @@ export class PostgresBackend implements Backend {
       seen = (await this.#query<HolderRow>('claim', this.#st.holder, [flowUuid])).rows[0];
       if (seen === undefined) throw new NotFound(`cannot claim: flow detail '${flowUuid}' is not stored`, flowUuid);
       if (seen.held !== true) continue; // its lease ran out between the two statements
-      if (seen.owner_host !== request.host || seen.owner_pid === null || isAlive(seen.owner_pid)) break;
+      if (seen.owner_host !== request.host || seen.owner_pid === null || isPidAlive(seen.owner_pid)) break;
       const taken = (await this.#query<HolderRow>('claim', this.#st.claimSeen, [...base, seen.token])).rows[0];
       if (taken !== undefined) {
         log('claim of %s: took over from dead pid %d on this host', flowUuid, seen.owner_pid);
         return claimOf(flowUuid, taken);
       }
     }
-    throw new FlowClaimed(flowUuid, seen?.owner ?? 'unknown', new Date(seen?.lease_until ?? 0));
+    throw claimedError(flowUuid, { owner: seen?.owner ?? null, host: seen?.owner_host ?? null, pid: seen?.owner_pid ?? null, leaseUntil: seen?.lease_until ?? null });
   }
 
-  async renew(flowUuid: string, token: number, leaseMs: number): Promise<PgClaim> {
-    checkNumber('token', token, 0);
-    checkNumber('leaseMs', leaseMs, 1);
+  async renew(flowUuid: string, token: number, leaseMs: number): Promise<Claim> {
+    checkToken(token);
+    checkLeaseMs(leaseMs);
     const row = (await this.#query<HolderRow>('renew claim', this.#st.renew, [flowUuid, token, leaseMs])).rows[0];
     if (row !== undefined) return claimOf(flowUuid, row);
     const now = (await this.#query<{ fence: number; owner: string | null }>('renew claim', this.#st.fenceOf, [flowUuid])).rows[0];
     if (now === undefined) throw new NotFound(`cannot renew: flow detail '${flowUuid}' is not stored`, flowUuid);
-    throw new ClaimLost(flowUuid, undefined, now.fence === token ? 'it was released' : `token ${token} is stale: the flow's token is ${now.fence}`);
+    throw lostClaim(flowUuid, token, now.fence, now.owner);
   }
 
   async release(flowUuid: string, token: number): Promise<void> {
-    checkNumber('token', token, 0);
+    checkToken(token);
     if ((await this.#query('release claim', this.#st.release, [flowUuid, token])).rowCount !== 0) return;
     if ((await this.#query('release claim', this.#st.flowParent, [flowUuid])).rowCount === 0) {
       throw new NotFound(`cannot release: flow detail '${flowUuid}' is not stored`, flowUuid);
     }
   }
 
-  async getClaim(flowUuid: string): Promise<PgClaim | undefined> {
+  async getClaim(flowUuid: string): Promise<Claim | undefined> {
     const row = (await this.#query<HolderRow>('get claim', this.#st.holder, [flowUuid])).rows[0];
     if (row === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
     return row.owner === null ? undefined : claimOf(flowUuid, row);
@@ -577,21 +564,8 @@ function atomsOf(rows: unknown[][]): AtomDetail[] {
   return out;
 }
 
-function claimOf(flowUuid: string, r: HolderRow): PgClaim {
+function claimOf(flowUuid: string, r: HolderRow): Claim {
   return Object.freeze({ flowUuid, owner: r.owner!, host: r.owner_host ?? '', pid: r.owner_pid ?? 0, token: r.token, leaseUntil: r.lease_until ?? 0 });
 }
 
-function checkNumber(name: string, v: unknown, min: number): void {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new InvariantViolation(`'${name}' must be an integer ≥ ${min}, got ${String(v)}`, { option: name });
-  }
-}
-
-function checkRequest(r: PgClaimRequest): void {
-  if (r === null || typeof r !== 'object') throw new InvariantViolation('a claim request must be an object', { option: 'request' });
-  if (typeof r.owner !== 'string' || r.owner === '') throw new InvariantViolation(`claim 'owner' must be a non-empty string, got ${String(r.owner)}`, { option: 'owner' });
-  if (typeof r.host !== 'string' || r.host === '') throw new InvariantViolation(`claim 'host' must be a non-empty string, got ${String(r.host)}`, { option: 'host' });
-  checkNumber('pid', r.pid, 1);
-  checkNumber('leaseMs', r.leaseMs, 1);
-}
 
