@@ -16,6 +16,7 @@
  * dropped before the case returns.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type pg from 'pg';
 import Database from 'better-sqlite3';
 import { LinearFlow, PostgresBackend, SqliteBackend, Task, load, type Backend, type FlowChange, type LogBook } from '../index.js';
@@ -61,14 +62,44 @@ async function rawTables(p: pg.Pool, schema: string, flows: number): Promise<str
     ON CONFLICT (uuid) DO UPDATE SET state = excluded.state, results = excluded.results, meta = excluded.meta, updated_at = excluded.updated_at`;
 }
 
-/** n bare steps on one connection: seconds. */
-async function rawRun(p: pg.Pool, step: string, n: number, tag: string): Promise<number> {
-  const t0 = now();
-  for (let i = 0; i < n; i++) {
-    const t = Date.now();
-    await p.query({ name: 'af_bench_raw', text: step, values: ['f0', t, `${tag}${i - 1}`, `t${i - 1}`, `${tag}${i}`, `t${i}`] });
+/** A timed run: wall seconds, and CPU seconds of this process plus the server process of the (one) connection. */
+interface Timing {
+  readonly wall: number;
+  readonly cpu: number;
+}
+
+/** CPU seconds (user + system) a process on this machine has used, from /proc (NaN where unreadable). */
+function procCpu(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return Number.NaN;
   }
-  return secs(t0);
+}
+
+/** Times `work` on the pool's one connection: wall, and CPU of both ends (the server process read from /proc). */
+async function timing(p: pg.Pool, work: () => Promise<void>): Promise<Timing> {
+  const pid = (await p.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  const s0 = procCpu(pid);
+  const c0 = process.cpuUsage();
+  const t0 = now();
+  await work();
+  const wall = secs(t0);
+  const c = process.cpuUsage(c0);
+  const samePid = (await p.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid === pid;
+  return { wall, cpu: (c.user + c.system) / 1e6 + (samePid ? procCpu(pid) - s0 : Number.NaN) };
+}
+
+/** n bare steps on one connection. */
+async function rawRun(p: pg.Pool, step: string, n: number, tag: string): Promise<Timing> {
+  return timing(p, async () => {
+    for (let i = 0; i < n; i++) {
+      const t = Date.now();
+      await p.query({ name: 'af_bench_raw', text: step, values: ['f0', t, `${tag}${i - 1}`, `t${i - 1}`, `${tag}${i}`, `t${i}`] });
+    }
+  });
 }
 
 /** Store calls seen by a counting backend. */
@@ -120,15 +151,15 @@ class UnfencedPostgres extends CountingPostgres {
 }
 
 /** One engine run of linear(n) on `backend`: seconds, commits, and whether its commits carried a fence. */
-async function engineRun(backend: CountingPostgres, n: number): Promise<{ seconds: number; commits: number; fenced: boolean }> {
+async function engineRun(p: pg.Pool, backend: CountingPostgres, n: number): Promise<Timing & { commits: number; fenced: boolean }> {
   const before = backend.calls.commits;
   const fencedBefore = backend.calls.fenced;
-  const t0 = now();
-  const e = load(linear(n), { engine: 'serial', backend });
-  await e.run();
-  const seconds = secs(t0);
-  check(e.storage.getFlowState() === 'SUCCESS', 'the postgres run did not succeed');
-  return { seconds, commits: backend.calls.commits - before, fenced: backend.calls.fenced > fencedBefore };
+  const t = await timing(p, async () => {
+    const e = load(linear(n), { engine: 'serial', backend });
+    await e.run();
+    check(e.storage.getFlowState() === 'SUCCESS', 'the postgres run did not succeed');
+  });
+  return { ...t, commits: backend.calls.commits - before, fenced: backend.calls.fenced > fencedBefore };
 }
 
 /**
@@ -145,9 +176,9 @@ export async function linearSerialPostgres(durability: Durability, n: number, ro
     const step = await rawTables(p, schema, 1);
     const fencedBackend = new CountingPostgres({ pool: p, schema: `${schema}_af` });
     const unfencedBackend = new UnfencedPostgres({ pool: p, schema: `${schema}_af` });
-    const rawS: number[] = [];
-    const engS: number[] = [];
-    const unfS: number[] = [];
+    const rawT: Timing[] = [];
+    const engT: Timing[] = [];
+    const unfT: Timing[] = [];
     let commits = 0;
     let fenced = false;
     for (let r = -1; r < rounds; r++) {
@@ -155,27 +186,39 @@ export async function linearSerialPostgres(durability: Durability, n: number, ro
       const raw = await rawRun(p, step, size, `r${r}_`);
       const order = r % 2 === 0 ? [fencedBackend, unfencedBackend] : [unfencedBackend, fencedBackend];
       const got = new Map<CountingPostgres, Awaited<ReturnType<typeof engineRun>>>();
-      for (const b of order) got.set(b, await engineRun(b, size));
+      for (const b of order) got.set(b, await engineRun(p, b, size));
       if (r < 0) continue;
-      rawS.push(raw);
-      engS.push(got.get(fencedBackend)!.seconds);
-      unfS.push(got.get(unfencedBackend)!.seconds);
+      rawT.push(raw);
+      engT.push(got.get(fencedBackend)!);
+      unfT.push(got.get(unfencedBackend)!);
       commits = got.get(fencedBackend)!.commits;
       fenced = got.get(fencedBackend)!.fenced;
     }
-    const rawSec = median(rawS);
-    const engSec = median(engS);
-    const unfSec = median(unfS);
-    const runs = (xs: number[]) => xs.map((x) => round(x, 4));
+    const wall = (xs: Timing[]) => median(xs.map((x) => x.wall));
+    const cpu = (xs: Timing[]) => median(xs.map((x) => x.cpu));
+    const runs = (xs: Timing[]) => xs.map((x) => round(x.wall, 4));
+    const cpuUs = (xs: Timing[]) => round((cpu(xs) / n) * 1e6, 2);
     return {
-      raw: { name: `raw_postgres${full}`, n, seconds: rawSec, extra: { runs: runs(rawS) } },
+      raw: { name: `raw_postgres${full}`, n, seconds: wall(rawT), extra: { runs: runs(rawT), cpu_us_per_atom: cpuUs(rawT) } },
       engine: {
         name: `linear_serial_postgres${full}`,
         n,
-        seconds: engSec,
-        extra: { runs: runs(engS), vs_raw: round(engSec / rawSec, 3), commits_per_atom: round(commits / n, 3), fenced },
+        seconds: wall(engT),
+        extra: {
+          runs: runs(engT),
+          cpu_us_per_atom: cpuUs(engT),
+          vs_raw: round(wall(engT) / wall(rawT), 3),
+          vs_raw_cpu: round(cpu(engT) / cpu(rawT), 3),
+          commits_per_atom: round(commits / n, 3),
+          fenced,
+        },
       },
-      unfenced: { name: `linear_serial_postgres${full}_unfenced`, n, seconds: unfSec, extra: { runs: runs(unfS), fenced_over_unfenced: round(engSec / unfSec, 3) } },
+      unfenced: {
+        name: `linear_serial_postgres${full}_unfenced`,
+        n,
+        seconds: wall(unfT),
+        extra: { runs: runs(unfT), cpu_us_per_atom: cpuUs(unfT), fenced_over_unfenced: round(wall(engT) / wall(unfT), 3), fenced_over_unfenced_cpu: round(cpu(engT) / cpu(unfT), 3) },
+      },
     };
   } finally {
     await p.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP SCHEMA IF EXISTS "${schema}_af" CASCADE`).catch(() => {});
@@ -342,13 +385,13 @@ export function postgresCases(toRow: ToRow): Record<string, (c: { n: number }) =
           perAtom: true,
           budget: '≤ 1.5 × raw_postgres',
           ok: ratio <= 1.5,
-          note: `${ratio.toFixed(2)} × ${raw.name} (interleaved, same run); ${engine.extra['commits_per_atom'] as number} commits/atom; ${owned ? 'owned and fenced' : 'not fenced (no ownership in this engine)'}`,
+          note: `${ratio.toFixed(2)} × ${raw.name} wall, ${engine.extra['vs_raw_cpu'] as number} × CPU (client + server; interleaved, same run); ${engine.extra['commits_per_atom'] as number} commits/atom; ${owned ? 'owned and fenced' : 'not fenced'}`,
         });
         lines.push({
           row: toRow(unfenced.name, unfenced),
           perAtom: true,
           ...(owned ? { budget: 'fenced ≤ 1.05 ×', ok: fence <= 1.05 } : {}),
-          note: `the same run, fence stripped from each commit: fenced/unfenced ${fence.toFixed(3)} (wall, alternating runs)`,
+          note: `the same run, fence stripped from each commit: fenced/unfenced ${fence.toFixed(3)} wall, ${unfenced.extra['fenced_over_unfenced_cpu'] as number} CPU (alternating runs)`,
         });
       }
       return lines;
