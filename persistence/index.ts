@@ -45,5 +45,7 @@ export { claimVerdict, defaultOwner, isPidAlive, type ClaimVerdict, type StoredH
 export { traceOf, type Trace, type TraceEvent } from './trace.js';
 export { MemoryBackend } from './memory.js';
 export { SqliteBackend } from './sqlite.js';
+export { PostgresBackend, type PostgresBackendConfig } from './postgres.js';
+export type { PostgresBackendOptions } from './postgres-options.js';
 export type { Durability, Locking, SqliteBackendOptions } from './sqlite-options.js';
 export { openBackend, type OpenBackendOptions } from './open.js';
