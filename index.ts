@@ -32,6 +32,7 @@ export {
   ClaimLost,
   InvalidSchedule,
   AtomTimeout,
+  JobTrashed,
   AtomState,
   FlowState,
   EngineState,
@@ -129,3 +130,20 @@ export {
   type TextSink,
   type LogFunction,
 } from './engines/listeners/index.js';
+export {
+  JobBoard,
+  openJobBoard,
+  Job,
+  Conductor,
+  JobState,
+  type PostOptions,
+  type JobBoardOptions,
+  type JobsQuery,
+  type ResultOptions,
+  type ConductorOptions,
+  type ConductorEvents,
+  type ConductorJobEvent,
+  type ConductorEventKind,
+  type FlowFactory,
+  type JobOutcome,
+} from './jobs/index.js';

@@ -22,7 +22,8 @@ export type ErrorCode =
   | 'FLOW_CLAIMED'
   | 'CLAIM_LOST'
   | 'INVALID_SCHEDULE'
-  | 'ATOM_TIMEOUT';
+  | 'ATOM_TIMEOUT'
+  | 'JOB_TRASHED';
 
 export class AtomflowError extends Error {
   readonly code: ErrorCode = 'ATOMFLOW_ERROR';
@@ -225,5 +226,17 @@ export class AtomTimeout extends AtomflowError {
     this.atom = atom;
     this.timeoutMs = timeoutMs;
     this.action = action;
+  }
+}
+
+/** `job.result()` of a job that was trashed (its factory threw, or it was claimed too often without completing). */
+export class JobTrashed extends AtomflowError {
+  override readonly code = 'JOB_TRASHED';
+  readonly jobUuid: string;
+  readonly reason: string;
+  constructor(jobUuid: string, name: string, reason: string) {
+    super(`job '${name}' ('${jobUuid}') was trashed: ${reason}`);
+    this.jobUuid = jobUuid;
+    this.reason = reason;
   }
 }

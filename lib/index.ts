@@ -34,6 +34,7 @@ export {
   ClaimLost,
   InvalidSchedule,
   AtomTimeout,
+  JobTrashed,
   type ErrorCode,
 } from './errors.js';
 export { AtomState, FlowState, EngineState, Intention, Decision, Depth, type AtomKind, type TerminalEngineState } from './states.js';

@@ -78,7 +78,7 @@ describe('SqliteBackend: schema and migrations', () => {
     const raw = new Database(file);
     raw.prepare("UPDATE schema_version SET version = 99 WHERE app = 'atomflow'").run();
     raw.close();
-    throwsStorage(() => new SqliteBackend(file), /newer atomflow \(schema version 99; this version knows up to 2\)/);
+    throwsStorage(() => new SqliteBackend(file), new RegExp(`newer atomflow \\(schema version 99; this version knows up to ${MIGRATIONS.length}\\)`));
   });
 
   test('data survives close and reopen (books, flows, atoms, failures, retry history)', async () => {
