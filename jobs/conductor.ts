@@ -48,6 +48,8 @@ export interface ConductorOptions {
   pollMs?: number;
   /** Parallel engine: atoms at once per run. */
   maxWorkers?: number;
+  /** A job already claimed this many times is trashed instead (default: the board's, 5). */
+  maxAttempts?: number;
 }
 
 export type ConductorEventKind = 'claimed' | 'completed' | 'abandoned' | 'trashed' | 'lost';
@@ -68,12 +70,14 @@ export interface ConductorEvents {
 const MIN_POLL_MS = 50;
 /** How often the dead-pid takeover scan may run (ms). */
 const TAKEOVER_SCAN_MS = 250;
-const KEYS = ['flows', 'engine', 'concurrency', 'leaseMs', 'name', 'pollMs', 'maxWorkers'] as const;
+const KEYS = ['flows', 'engine', 'concurrency', 'leaseMs', 'name', 'pollMs', 'maxWorkers', 'maxAttempts'] as const;
 
 interface Active {
   readonly job: Job;
   readonly claim: JobClaim;
   engine: Engine | undefined;
+  /** Aborted to suspend the run (stop({ suspend: true }), a lost claim). */
+  readonly suspend: AbortController;
   lost: boolean;
   readonly done: Promise<void>;
 }
@@ -93,8 +97,8 @@ export class Conductor {
   readonly concurrency: number;
   readonly leaseMs: number;
   readonly pollMs: number;
+  readonly maxAttempts: number;
   readonly #board: BoardInternals;
-  readonly #boardRef: JobBoard;
   readonly #flows: ReadonlyMap<string, FlowFactory>;
   readonly #engine: 'serial' | 'parallel' | undefined;
   readonly #maxWorkers: number | undefined;
@@ -103,6 +107,7 @@ export class Conductor {
   readonly #active = new Map<string, Active>();
   #loop: Promise<void> | undefined;
   #stopping = false;
+  #suspending = false;
   #wake = new AbortController();
   #heartbeat: NodeJS.Timeout | undefined;
   #lastScan = 0;
@@ -112,7 +117,6 @@ export class Conductor {
   constructor(board: JobBoard, options: ConductorOptions) {
     const where = 'new Conductor()';
     this.#board = boardInternals(board);
-    this.#boardRef = board;
     if (!isRecord(options)) throw new InvariantViolation(`${where}: options must be an object`, { option: 'options' });
     checkKeys(options, KEYS, where);
     const flows = options.flows as unknown;
@@ -131,6 +135,7 @@ export class Conductor {
     this.leaseMs = checkInt(options.leaseMs, 'leaseMs', where, 30, 30_000);
     this.pollMs = checkInt(options.pollMs, 'pollMs', where, 1, 1000);
     this.#maxWorkers = options.maxWorkers === undefined ? undefined : checkInt(options.maxWorkers, 'maxWorkers', where, 1, 8);
+    this.maxAttempts = checkInt(options.maxAttempts, 'maxAttempts', where, 1, board.maxAttempts);
     this.name = options.name === undefined ? `${this.#host}:${process.pid}` : checkName(options.name, 'name', where);
   }
 
@@ -148,6 +153,7 @@ export class Conductor {
   async start(): Promise<void> {
     if (this.#loop !== undefined) throw new InvariantViolation(`conductor '${this.name}' is already started`, { option: 'start' });
     this.#stopping = false;
+    this.#suspending = false;
     this.#heartbeat = setInterval(() => void this.#beat(), Math.max(10, Math.floor(this.leaseMs / 3)));
     this.#loop = this.#claimLoop();
     log('%s started (%s)', this.name, [...this.#flows.keys()].join(', '));
@@ -162,7 +168,10 @@ export class Conductor {
     checkKeys(options, ['suspend'], 'conductor.stop()');
     this.#stopping = true;
     this.#wake.abort();
-    if (options.suspend === true) for (const a of this.#active.values()) a.engine?.suspend();
+    if (options.suspend === true) {
+      this.#suspending = true;
+      for (const a of this.#active.values()) a.suspend.abort();
+    }
     await this.#loop;
     await Promise.all([...this.#active.values()].map((a) => a.done));
     clearInterval(this.#heartbeat);
@@ -218,7 +227,7 @@ export class Conductor {
       host: this.#host,
       pid: process.pid,
       leaseMs: this.leaseMs,
-      maxAttempts: this.#boardRef.maxAttempts,
+      maxAttempts: this.maxAttempts,
       takeover: this.#takeover,
     });
     if (r.kind !== 'none' && this.#takeover.length > 0) this.#takeover = this.#takeover.filter((t) => t.uuid !== r.job.uuid);
@@ -240,7 +249,8 @@ export class Conductor {
   #launch(job: Job, claim: JobClaim): void {
     let resolveDone!: () => void;
     const done = new Promise<void>((resolve) => (resolveDone = resolve));
-    const active: Active = { job, claim, engine: undefined, lost: false, done };
+    const active: Active = { job, claim, engine: undefined, suspend: new AbortController(), lost: false, done };
+    if (this.#suspending) active.suspend.abort();
     this.#active.set(job.uuid, active);
     this.#emit(job, 'claimed');
     this.#run(active)
@@ -273,7 +283,7 @@ export class Conductor {
       };
       a.engine = loadWithClaim(flow, options);
       ran = true;
-      await a.engine.run();
+      await a.engine.run({ signal: a.suspend.signal });
     } catch (e) {
       error = e;
     }
@@ -335,7 +345,7 @@ export class Conductor {
   #lose(a: Active, reason: string): void {
     if (a.lost) return;
     a.lost = true;
-    a.engine?.suspend();
+    a.suspend.abort();
     this.#emit(a.job, 'lost', { reason });
   }
 

@@ -42,6 +42,7 @@ Options:
   --name <id>            the owner id claims carry (default <hostname>:<pid>)
   --engine <kind>        serial (default) or parallel
   --poll-ms <n>          longest wait between two claim attempts when idle (default 1000)
+  --max-attempts <n>     trash a job claimed this many times without completing (default 5)
   --quiet                no line per job event
   -h, --help             this help`;
 
@@ -54,6 +55,7 @@ const CONDUCTOR_OPTIONS = {
   name: { type: 'string' },
   engine: { type: 'string' },
   'poll-ms': { type: 'string' },
+  'max-attempts': { type: 'string' },
   quiet: { type: 'boolean' },
 } as const;
 
@@ -100,6 +102,7 @@ async function conductorCommand(args: string[], io: Io): Promise<number> {
   const concurrency = positiveInt('concurrency', values.concurrency);
   const leaseMs = nonNegativeInt('lease-ms', values['lease-ms']);
   const pollMs = positiveInt('poll-ms', values['poll-ms']);
+  const maxAttempts = positiveInt('max-attempts', values['max-attempts']);
   const engine = oneOf('engine', values.engine, ['serial', 'parallel'] as const, 'serial');
   const flows = await loadFactories(values.module, io);
   const board = await openBoard(values.board, io);
@@ -112,6 +115,7 @@ async function conductorCommand(args: string[], io: Io): Promise<number> {
           ...(concurrency !== undefined ? { concurrency } : {}),
           ...(leaseMs !== undefined ? { leaseMs } : {}),
           ...(pollMs !== undefined ? { pollMs } : {}),
+          ...(maxAttempts !== undefined ? { maxAttempts } : {}),
           ...(values.name !== undefined ? { name: values.name } : {}),
         }),
     );
@@ -222,7 +226,7 @@ transaction. Prints the job's uuid.
 Options:
   --store <key=value>    an initial value of the run (repeatable); JSON if it parses, else a string
   --details <key=value>  a detail the conductor's factory receives (repeatable)
-  --priority <n>         higher is claimed first (default 0)
+  --priority <n>         higher is claimed first (default 0; a negative one as --priority=-1)
   --key <key>            idempotency key: posting it again returns the same job
   --json                 print the job as JSON
   -h, --help             this help`;

@@ -131,9 +131,9 @@ export class ConductorProcess {
   }
 }
 
-export function startConductor(store: TestStore, options: { name: string; leaseMs?: number; concurrency?: number; env?: Record<string, string> }): ConductorProcess {
+export function startConductor(store: TestStore, options: { name: string; leaseMs?: number; concurrency?: number; maxAttempts?: number; env?: Record<string, string> }): ConductorProcess {
   return new ConductorProcess(
-    ['--board', store.uri, '--name', options.name, '--lease-ms', String(options.leaseMs ?? 1000), '--concurrency', String(options.concurrency ?? 1), '--poll-ms', '200'],
+    ['--board', store.uri, '--name', options.name, '--lease-ms', String(options.leaseMs ?? 1000), '--concurrency', String(options.concurrency ?? 1), '--poll-ms', '200', ...(options.maxAttempts === undefined ? [] : ['--max-attempts', String(options.maxAttempts)])],
     options.env ?? {},
   );
 }
