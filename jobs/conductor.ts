@@ -274,10 +274,11 @@ export class Conductor {
     let error: unknown;
     let ran = false;
     try {
-      const options: LoadOptions & { claim: JobClaim } = {
+      const options: LoadOptions & { claim: JobClaim; leaseMs: number } = {
         backend: this.#board.store.backend,
         flowDetail: job.flowUuid,
         claim,
+        leaseMs: this.leaseMs,
         ...(this.#engine !== undefined ? { engine: this.#engine } : {}),
         ...(this.#maxWorkers !== undefined ? { maxWorkers: this.#maxWorkers } : {}),
       };
@@ -381,7 +382,7 @@ export class Conductor {
 
 // TEMP until branch `ownership` lands `load(flow, { claim })`: without it the run is unfenced.
 let claimOption: boolean | undefined;
-function loadWithClaim(flow: FlowItem, options: LoadOptions & { claim: JobClaim }): Engine {
+function loadWithClaim(flow: FlowItem, options: LoadOptions & { claim: JobClaim; leaseMs: number }): Engine {
   if (claimOption !== false) {
     try {
       const e = load(flow, options);
@@ -392,7 +393,7 @@ function loadWithClaim(flow: FlowItem, options: LoadOptions & { claim: JobClaim 
       claimOption = false;
     }
   }
-  const { claim: _claim, ...rest } = options;
+  const { claim: _claim, leaseMs: _leaseMs, ...rest } = options;
   return load(flow, rest);
 }
 
