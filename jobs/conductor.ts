@@ -50,6 +50,12 @@ export interface ConductorOptions {
   maxWorkers?: number;
   /** A job already claimed this many times is trashed instead (default: the board's, 5). */
   maxAttempts?: number;
+  /**
+   * The host claims record (default `os.hostname()`): a claim of a dead process on this host is
+   * taken over at once, others when their lease runs out. Give each container its own name when
+   * several share a hostname but not a process table.
+   */
+  host?: string;
 }
 
 export type ConductorEventKind = 'claimed' | 'completed' | 'abandoned' | 'trashed' | 'lost';
@@ -70,7 +76,7 @@ export interface ConductorEvents {
 const MIN_POLL_MS = 50;
 /** How often the dead-pid takeover scan may run (ms). */
 const TAKEOVER_SCAN_MS = 250;
-const KEYS = ['flows', 'engine', 'concurrency', 'leaseMs', 'name', 'pollMs', 'maxWorkers', 'maxAttempts'] as const;
+const KEYS = ['flows', 'engine', 'concurrency', 'leaseMs', 'name', 'pollMs', 'maxWorkers', 'maxAttempts', 'host'] as const;
 
 interface Active {
   readonly job: Job;
@@ -103,7 +109,7 @@ export class Conductor {
   readonly #engine: 'serial' | 'parallel' | undefined;
   readonly #maxWorkers: number | undefined;
   readonly #events = new Emitter<ConductorEvents>();
-  readonly #host = hostname();
+  readonly #host: string;
   readonly #active = new Map<string, Active>();
   #loop: Promise<void> | undefined;
   #stopping = false;
@@ -135,6 +141,7 @@ export class Conductor {
     this.leaseMs = checkInt(options.leaseMs, 'leaseMs', where, 30, 30_000);
     this.pollMs = checkInt(options.pollMs, 'pollMs', where, 1, 1000);
     this.#maxWorkers = options.maxWorkers === undefined ? undefined : checkInt(options.maxWorkers, 'maxWorkers', where, 1, 8);
+    this.#host = options.host === undefined ? hostname() : checkName(options.host, 'host', where);
     this.maxAttempts = checkInt(options.maxAttempts, 'maxAttempts', where, 1, board.maxAttempts);
     this.name = options.name === undefined ? `${this.#host}:${process.pid}` : checkName(options.name, 'name', where);
   }

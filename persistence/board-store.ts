@@ -135,6 +135,53 @@ export interface BoardStore {
   close(): Promise<void>;
 }
 
+/** A job row as both SQL stores answer it (numbers may come as strings or bigints from a driver). */
+export type JobRow = {
+  uuid: string;
+  name: string;
+  book_uuid: string;
+  flow_uuid: string;
+  post_key: string | null;
+  details: string;
+  priority: number | string;
+  state: string;
+  owner: string | null;
+  owner_host: string | null;
+  owner_pid: number | string | null;
+  token: number | string;
+  lease_until: number | string | null;
+  attempts: number | string;
+  reason: string | null;
+  outcome: string | null;
+  result: string | null;
+  created_at: number | string;
+  updated_at: number | string | null;
+};
+
+export function jobFromRow(r: JobRow): JobRecord {
+  return Object.freeze({
+    uuid: r.uuid,
+    name: r.name,
+    bookUuid: r.book_uuid,
+    flowUuid: r.flow_uuid,
+    key: r.post_key,
+    details: Object.freeze(JSON.parse(r.details) as Record<string, unknown>),
+    priority: Number(r.priority),
+    state: r.state as JobState,
+    owner: r.owner,
+    ownerHost: r.owner_host,
+    ownerPid: r.owner_pid === null ? null : Number(r.owner_pid),
+    token: Number(r.token),
+    leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
+    attempts: Number(r.attempts),
+    reason: r.reason,
+    outcome: r.outcome as JobRecord['outcome'],
+    resultText: r.result,
+    createdAt: Number(r.created_at),
+    updatedAt: r.updated_at === null ? null : Number(r.updated_at),
+  });
+}
+
 /** Sleeps `ms`, ending early when `signal` aborts (never rejects). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -11,8 +11,8 @@
 import Database from 'better-sqlite3';
 import createDebug from 'debug';
 import { AtomflowError, InvariantViolation, StorageFailure } from '../lib/errors.js';
-import type { BoardStore, ClaimInput, ClaimResult, JobEnd, JobQuery, JobRecord, JobState, PostInput } from './board-store.js';
-import { sleep } from './board-store.js';
+import type { BoardStore, ClaimInput, ClaimResult, JobEnd, JobQuery, JobRecord, JobRow as Row, PostInput } from './board-store.js';
+import { jobFromRow, sleep } from './board-store.js';
 import { SQL as RUN_SQL, bookParams, flowParams } from './sqlite-schema.js';
 import { describeSqliteCode, type SqliteBackendOptions } from './sqlite-options.js';
 import { SqliteBackend } from './sqlite.js';
@@ -30,14 +30,22 @@ const SQL = {
   list: `SELECT ${JOB_COLS} FROM jobs
     WHERE (@states IS NULL OR state IN (SELECT value FROM json_each(@states))) AND (@name IS NULL OR name = @name)
     ORDER BY priority DESC, seq LIMIT @limit`,
-  candidate: `SELECT ${JOB_COLS} FROM jobs
-    WHERE name IN (SELECT value FROM json_each(@names))
-      AND (state = 'UNCLAIMED'
-        OR (state = 'CLAIMED' AND (lease_until < @now
-          OR EXISTS (SELECT 1 FROM json_each(@takeover) t WHERE json_extract(t.value, '$[0]') = jobs.uuid AND json_extract(t.value, '$[1]') = jobs.token))))
+  /** The first UNCLAIMED job of the given names, along the claim index (priority desc, post order). */
+  unclaimed: `SELECT seq, ${JOB_COLS} FROM jobs INDEXED BY jobs_claim
+    WHERE state = 'UNCLAIMED' AND name IN (SELECT value FROM json_each(@names))
     ORDER BY priority DESC, seq LIMIT 1`,
-  flowFence: 'SELECT fence FROM flowdetails WHERE uuid = ?',
-  nextToken: 'UPDATE job_tokens SET value = max(value + 1, ?) WHERE id = 1 RETURNING value',
+  /** The first CLAIMED job whose lease ran out (a range of the lease index: usually empty). */
+  expired: `SELECT seq, ${JOB_COLS} FROM jobs INDEXED BY jobs_lease
+    WHERE state = 'CLAIMED' AND lease_until < @now AND name IN (SELECT value FROM json_each(@names))
+    ORDER BY priority DESC, seq LIMIT 1`,
+  /** The first CLAIMED job of the given [uuid, token] pairs (holders known dead). */
+  orphaned: `SELECT seq, ${JOB_COLS} FROM jobs
+    WHERE uuid IN (SELECT json_extract(value, '$[0]') FROM json_each(@takeover)) AND state = 'CLAIMED'
+      AND name IN (SELECT value FROM json_each(@names))
+      AND EXISTS (SELECT 1 FROM json_each(@takeover) t WHERE json_extract(t.value, '$[0]') = jobs.uuid AND json_extract(t.value, '$[1]') = jobs.token)
+    ORDER BY priority DESC, seq LIMIT 1`,
+  /** The next token: above every token given so far and above the flow's fence. */
+  nextToken: 'UPDATE job_tokens SET value = max(value + 1, (SELECT fence + 1 FROM flowdetails WHERE uuid = ?)) WHERE id = 1 RETURNING value',
   claimJob: `UPDATE jobs SET state = 'CLAIMED', owner = ?, owner_host = ?, owner_pid = ?, token = ?, lease_until = ?,
       attempts = attempts + 1, updated_at = ? WHERE uuid = ?`,
   trashJob: `UPDATE jobs SET state = 'TRASHED', owner = NULL, owner_host = NULL, owner_pid = NULL, token = ?, lease_until = NULL,
@@ -54,52 +62,6 @@ const SQL = {
   claimedOn: `SELECT uuid, token, owner_pid FROM jobs WHERE state = 'CLAIMED' AND owner_host = ?`,
 } as const;
 
-type Row = {
-  uuid: string;
-  name: string;
-  book_uuid: string;
-  flow_uuid: string;
-  post_key: string | null;
-  details: string;
-  priority: number;
-  state: string;
-  owner: string | null;
-  owner_host: string | null;
-  owner_pid: number | null;
-  token: number;
-  lease_until: number | null;
-  attempts: number;
-  reason: string | null;
-  outcome: string | null;
-  result: string | null;
-  created_at: number;
-  updated_at: number | null;
-};
-
-export function jobFromRow(r: Row): JobRecord {
-  return Object.freeze({
-    uuid: r.uuid,
-    name: r.name,
-    bookUuid: r.book_uuid,
-    flowUuid: r.flow_uuid,
-    key: r.post_key,
-    details: Object.freeze(JSON.parse(r.details) as Record<string, unknown>),
-    priority: Number(r.priority),
-    state: r.state as JobState,
-    owner: r.owner,
-    ownerHost: r.owner_host,
-    ownerPid: r.owner_pid === null ? null : Number(r.owner_pid),
-    token: Number(r.token),
-    leaseUntil: r.lease_until === null ? null : Number(r.lease_until),
-    attempts: Number(r.attempts),
-    reason: r.reason,
-    outcome: r.outcome as JobRecord['outcome'],
-    resultText: r.result,
-    createdAt: Number(r.created_at),
-    updatedAt: r.updated_at === null ? null : Number(r.updated_at),
-  });
-}
-
 type Statements = { readonly [K in keyof typeof SQL]: Database.Statement };
 
 export class SqliteBoardStore implements BoardStore {
@@ -110,6 +72,8 @@ export class SqliteBoardStore implements BoardStore {
   readonly #db: Database.Database;
   readonly #st: Statements;
   readonly #runSt: { readonly upsertBook: Database.Statement; readonly insertFlow: Database.Statement };
+  /** One transaction wrapper, made once, that runs the function it is given. */
+  readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
   /** Local waiters, woken by posts through this board. */
   readonly #posted = new EventTarget();
   #closed = false;
@@ -128,9 +92,9 @@ export class SqliteBoardStore implements BoardStore {
       this.backend = new SqliteBackend(db, options);
       const st: Record<string, Database.Statement> = {};
       for (const [name, sql] of Object.entries(SQL)) st[name] = db.prepare(sql);
-      st.flowFence!.pluck();
       st.nextToken!.pluck();
       this.#st = st as Statements;
+      this.#tx = db.transaction((fn: () => unknown) => fn());
       this.#runSt = {
         upsertBook: db.prepare(RUN_SQL.upsertBook),
         // A new run's flow detail: inserted, never merged into another (a uuid clash is an error).
@@ -179,25 +143,30 @@ export class SqliteBoardStore implements BoardStore {
 
   async claim(input: ClaimInput): Promise<ClaimResult> {
     const names = JSON.stringify(input.names);
-    const takeover = JSON.stringify((input.takeover ?? []).map((t) => [t.uuid, t.token]));
+    const takeover = input.takeover !== undefined && input.takeover.length > 0 ? JSON.stringify(input.takeover.map((t) => [t.uuid, t.token])) : undefined;
     return this.#write('claim', (): ClaimResult => {
       const now = Date.now();
-      const row = this.#st.candidate.get({ names, now, takeover }) as Row | undefined;
+      type Candidate = Row & { seq: number; priority: number };
+      const first = (a: Candidate | undefined, b: Candidate | undefined): Candidate | undefined =>
+        a === undefined ? b : b === undefined ? a : b.priority > a.priority || (b.priority === a.priority && b.seq < a.seq) ? b : a;
+      let row = first(this.#st.unclaimed.get({ names }) as Candidate | undefined, this.#st.expired.get({ names, now }) as Candidate | undefined);
+      if (takeover !== undefined) row = first(row, this.#st.orphaned.get({ names, takeover }) as Candidate | undefined);
       if (row === undefined) return { kind: 'none' };
-      const fence = Number((this.#st.flowFence.get(row.flow_uuid) as number | bigint | undefined) ?? 0);
-      const token = Number(this.#st.nextToken.get(fence + 1) as number | bigint);
-      if (row.attempts >= input.maxAttempts) {
+      const token = Number(this.#st.nextToken.get(row.flow_uuid) as number | bigint);
+      if (Number(row.attempts) >= input.maxAttempts) {
         const reason = `claimed ${row.attempts} times without completing (maxAttempts ${input.maxAttempts})`;
         this.#st.trashJob.run(token, reason, now, row.uuid);
         this.#st.fenceFlow.run(token, null, null, null, null, row.flow_uuid);
-        return { kind: 'trashed', job: jobFromRow(this.#st.byUuid.get(row.uuid) as Row) };
+        const job = { ...row, state: 'TRASHED', owner: null, owner_host: null, owner_pid: null, token, lease_until: null, reason, updated_at: now };
+        return { kind: 'trashed', job: jobFromRow(job) };
       }
       const leaseUntil = now + input.leaseMs;
       this.#st.claimJob.run(input.owner, input.host, input.pid, token, leaseUntil, now, row.uuid);
       this.#st.fenceFlow.run(token, input.owner, input.host, input.pid, leaseUntil, row.flow_uuid);
+      const job = { ...row, state: 'CLAIMED', owner: input.owner, owner_host: input.host, owner_pid: input.pid, token, lease_until: leaseUntil, attempts: Number(row.attempts) + 1, updated_at: now };
       return {
         kind: 'claimed',
-        job: jobFromRow(this.#st.byUuid.get(row.uuid) as Row),
+        job: jobFromRow(job),
         claim: Object.freeze({ flowUuid: row.flow_uuid, owner: input.owner, host: input.host, pid: input.pid, token, leaseUntil }),
       };
     });
@@ -276,7 +245,7 @@ export class SqliteBoardStore implements BoardStore {
   #write<T>(what: string, fn: () => T): T {
     this.#check(what);
     try {
-      return this.#db.transaction(fn).immediate();
+      return this.#tx.immediate(fn) as T;
     } catch (err) {
       throw failure(this.path, what, err);
     }
@@ -285,7 +254,7 @@ export class SqliteBoardStore implements BoardStore {
   #read<T>(what: string, fn: () => T): T {
     this.#check(what);
     try {
-      return this.#db.transaction(fn).deferred();
+      return this.#tx.deferred(fn) as T;
     } catch (err) {
       throw failure(this.path, what, err);
     }

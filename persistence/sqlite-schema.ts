@@ -123,6 +123,7 @@ CREATE TABLE jobs (
   updated_at  INTEGER
 );
 CREATE INDEX jobs_claim ON jobs(state, priority DESC, seq);
+CREATE INDEX jobs_lease ON jobs(state, lease_until);
 CREATE TABLE job_tokens (
   id    INTEGER PRIMARY KEY CHECK (id = 1),
   value INTEGER NOT NULL

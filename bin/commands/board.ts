@@ -42,6 +42,7 @@ Options:
   --name <id>            the owner id claims carry (default <hostname>:<pid>)
   --engine <kind>        serial (default) or parallel
   --poll-ms <n>          longest wait between two claim attempts when idle (default 1000)
+  --host <name>          the host claims record (default: the hostname)
   --max-attempts <n>     trash a job claimed this many times without completing (default 5)
   --quiet                no line per job event
   -h, --help             this help`;
@@ -56,6 +57,7 @@ const CONDUCTOR_OPTIONS = {
   engine: { type: 'string' },
   'poll-ms': { type: 'string' },
   'max-attempts': { type: 'string' },
+  host: { type: 'string' },
   quiet: { type: 'boolean' },
 } as const;
 
@@ -116,6 +118,7 @@ async function conductorCommand(args: string[], io: Io): Promise<number> {
           ...(leaseMs !== undefined ? { leaseMs } : {}),
           ...(pollMs !== undefined ? { pollMs } : {}),
           ...(maxAttempts !== undefined ? { maxAttempts } : {}),
+          ...(values.host !== undefined ? { host: values.host } : {}),
           ...(values.name !== undefined ? { name: values.name } : {}),
         }),
     );
