@@ -1,6 +1,6 @@
 /**
  * atomflow: transactional workflows (sagas) in the style of OpenStack TaskFlow.
- * The whole public surface in one place; see README.md and ../shared/API.md.
+ * The whole public surface in one place; see README.md.
  */
 export {
   Atom,

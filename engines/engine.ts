@@ -193,7 +193,7 @@ export class Engine {
     }
   }
 
-  /** Runs the flow to SUCCESS or SUSPENDED; rejects after REVERTED or FAILURE (see API.md). */
+  /** Runs the flow to SUCCESS or SUSPENDED; rejects after REVERTED or FAILURE (with the original error). */
   async run(options: RunOptions = {}): Promise<void> {
     const machine = await this.#start(options);
     if (machine === undefined) return this.#storedOutcome();

@@ -70,8 +70,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
   if (!isRecord(options as unknown)) throw new InvariantViolation('load() options must be an object');
   for (const k of Object.keys(options)) if (!KEYS.has(k)) throw fail(k, `is unknown (known: ${[...KEYS].join(', ')})`);
-  const engine = options.engine ?? (process.env.ATOMFLOW_ENGINE as EngineKind | undefined) ?? 'serial';
+  const fromEnv = options.engine === undefined ? process.env.ATOMFLOW_ENGINE : undefined;
+  const engine = options.engine ?? (fromEnv === undefined || fromEnv === '' ? 'serial' : (fromEnv as EngineKind));
   if (engine !== 'serial' && engine !== 'parallel' && engine !== 'worker') {
+    if (fromEnv !== undefined) {
+      throw new InvariantViolation(`environment variable ATOMFLOW_ENGINE must be 'serial', 'parallel' or 'worker', not ${JSON.stringify(fromEnv)}`, { option: 'ATOMFLOW_ENGINE' });
+    }
     throw fail('engine', `must be 'serial', 'parallel' or 'worker', not ${JSON.stringify(engine)}`);
   }
   if (engine === 'worker') throw fail('engine', "'worker' (the distributed engine) is not available yet; use 'serial' or 'parallel'");
