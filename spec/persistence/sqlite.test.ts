@@ -51,7 +51,7 @@ describe('SqliteBackend: schema and migrations', () => {
       assert.deepEqual(db.prepare('SELECT app, version FROM schema_version').all(), [{ app: 'atomflow', version: MIGRATIONS.length }]);
       assert.equal(db.pragma('application_id', { simple: true }), APPLICATION_ID);
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-      assert.deepEqual(tables, ['atomdetails', 'flowdetails', 'logbooks', 'schema_version']);
+      assert.deepEqual(tables, ['atomdetails', 'flowdetails', 'job_tokens', 'jobs', 'logbooks', 'schema_version']);
       assert.equal(db.prepare('SELECT count(*) FROM atomdetails WHERE parent_uuid = ?').pluck().get(flow.uuid), 1);
     } finally {
       db.close();
