@@ -77,6 +77,8 @@ export class SqliteBoardStore implements BoardStore {
   /** Local waiters, woken by posts through this board. */
   readonly #posted = new EventTarget();
   #closed = false;
+  /** Whether the last claim found a job. */
+  #found = false;
 
   constructor(path: string, options?: SqliteBackendOptions) {
     let db: Database.Database;
@@ -144,7 +146,14 @@ export class SqliteBoardStore implements BoardStore {
   async claim(input: ClaimInput): Promise<ClaimResult> {
     const names = JSON.stringify(input.names);
     const takeover = input.takeover !== undefined && input.takeover.length > 0 ? JSON.stringify(input.takeover.map((t) => [t.uuid, t.token])) : undefined;
-    return this.#write('claim', (): ClaimResult => {
+    // An idle conductor polls: look first without the write lock, so polling never holds up the
+    // runs' commits (skipped right after a claim found a job: there are likely more).
+    const any = this.#found || this.#read('claim', () => {
+      const now = Date.now();
+      return this.#st.unclaimed.get({ names }) !== undefined || this.#st.expired.get({ names, now }) !== undefined;
+    });
+    if (!any && takeover === undefined) return { kind: 'none' };
+    const result = this.#write('claim', (): ClaimResult => {
       const now = Date.now();
       type Candidate = Row & { seq: number; priority: number };
       const first = (a: Candidate | undefined, b: Candidate | undefined): Candidate | undefined =>
@@ -170,6 +179,8 @@ export class SqliteBoardStore implements BoardStore {
         claim: Object.freeze({ flowUuid: row.flow_uuid, owner: input.owner, host: input.host, pid: input.pid, token, leaseUntil }),
       };
     });
+    this.#found = result.kind !== 'none';
+    return result;
   }
 
   async heartbeat(uuid: string, token: number, leaseMs: number): Promise<number | undefined> {
