@@ -18,6 +18,7 @@ import {
   type ConductorJobEvent,
   type JobBoard,
 } from '../../index.js';
+import { openBoardStore } from '../../persistence/index.js';
 import { flows } from './fixtures/flows.js';
 import { CLI, FLOWS, ConductorProcess, makeStore, startConductor, STORE_KINDS, until, type TestStore } from './helpers.js';
 
@@ -76,6 +77,43 @@ for (const kind of STORE_KINDS) {
       assert.equal(again.flowUuid, job.flowUuid);
       assert.equal((await board.jobs()).filter((j) => j.key === 'k-1').length, 1);
       assert.deepEqual((await board.backend.getFlowDetail(job.flowUuid)).meta.store, { x: 1 });
+    });
+
+    test('a claim whose lease ran out is taken over with a higher token; the old token can neither renew nor finish', async () => {
+      const b = await openJobBoard((await makeStoreFor(kind, store)).uri);
+      const raw = await openBoardStore(b.uri);
+      try {
+        const job = await b.post('ledger', { store: { x: 1 } });
+        const claim = (owner: string, leaseMs: number) =>
+          raw.claim({ names: ['ledger'], owner, host: 'test-host', pid: process.pid, leaseMs, maxAttempts: 5 });
+        const first = await claim('one', 30);
+        assert.equal(first.kind, 'claimed');
+        if (first.kind !== 'claimed') return;
+        assert.equal(first.claim.flowUuid, job.flowUuid);
+        assert.equal((await claim('two', 30_000)).kind, 'none', 'a live claim is not taken');
+        await until(async () => (await claim('two', 30_000)).kind === 'claimed', 10_000, 'the lease to run out');
+        const now = await b.job(job.uuid);
+        assert.equal(now.owner, 'two');
+        assert.equal(now.attempts, 2);
+        assert.ok(now.token > first.claim.token);
+        assert.equal(await raw.heartbeat(job.uuid, first.claim.token, 30_000), undefined);
+        assert.equal(await raw.finish(job.uuid, first.claim.token, { kind: 'complete', outcome: 'SUCCESS', resultText: '{}' }), false);
+        assert.ok((await raw.heartbeat(job.uuid, now.token, 30_000))! > Date.now());
+        assert.equal(await raw.finish(job.uuid, now.token, { kind: 'abandon', reason: 'test' }), true);
+        assert.equal(await job.state(), 'UNCLAIMED');
+        assert.equal(job.reason, 'test');
+        // A dead holder on this host is taken over before its lease runs out.
+        const third = await claim('three', 30_000);
+        assert.equal(third.kind, 'claimed');
+        if (third.kind !== 'claimed') return;
+        assert.equal((await claim('four', 30_000)).kind, 'none');
+        const took = await raw.claim({ names: ['ledger'], owner: 'four', host: 'test-host', pid: process.pid, leaseMs: 30_000, maxAttempts: 5, takeover: [{ uuid: job.uuid, token: third.claim.token }] });
+        assert.equal(took.kind, 'claimed');
+        assert.equal((await b.job(job.uuid)).owner, 'four');
+      } finally {
+        await raw.close();
+        await b.close();
+      }
     });
 
     test('bad post input is refused with InvariantViolation and nothing is stored', async () => {
