@@ -33,6 +33,7 @@ export {
   InvalidSchedule,
   AtomTimeout,
   JobTrashed,
+  WorkerLost,
   AtomState,
   FlowState,
   EngineState,
@@ -42,6 +43,7 @@ export {
 } from './lib/index.js';
 export type {
   AtomOptions,
+  Redeliver,
   AtomContext,
   RevertContext,
   ArgBinding,
@@ -83,6 +85,11 @@ export {
   type ResumeError,
   type LoadOptions,
   type EngineKind,
+  type WorkerOptions,
+  createWorker,
+  type CreateWorkerOptions,
+  type AtomflowWorker,
+  type AtomSource,
   type Compilation,
   type CompiledAtom,
   type CompiledFlow,

@@ -40,6 +40,7 @@ import {
 import { linearSerialSqlite, rawSqlite, resumeSqlite } from './sqlite-cases.js';
 import { BOARD_CASES } from './board-cases.js';
 import { unorderedSerialMem, unorderedSerialSqlite } from './semantics-cases.js';
+import { WORKER_CASES } from './worker-cases.js';
 
 /** The TaskFlow script's cases, by name (compare.ts runs these). */
 export const TASKFLOW_CASES: Readonly<Record<string, Workload>> = {
@@ -152,6 +153,7 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
     return judgeScaling(lines);
   },
   ...BOARD_CASES,
+  ...WORKER_CASES,
 };
 
 /** Budgets of the scaling rows: ≤ 5 µs each, and within ±25% of the first (smallest) size. */

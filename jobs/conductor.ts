@@ -22,7 +22,7 @@ import type { FlowItem } from '../lib/flow.js';
 import type { FlowState } from '../lib/states.js';
 import { load } from '../engines/load.js';
 import type { Engine } from '../engines/engine.js';
-import type { LoadOptions } from '../engines/options.js';
+import type { EngineKind, LoadOptions, WorkerOptions } from '../engines/options.js';
 import type { ClaimResult, JobClaim, JobEnd } from '../persistence/board-store.js';
 import { sleep } from '../persistence/board-store.js';
 import { boardInternals, type BoardInternals, type JobBoard } from './board.js';
@@ -36,8 +36,10 @@ export type FlowFactory = (details: Readonly<Record<string, unknown>>) => FlowIt
 export interface ConductorOptions {
   /** Job name → flow factory (receives the job's details). Only these names are claimed. */
   flows: Readonly<Record<string, FlowFactory>>;
-  /** The engine kind for the runs ('serial' default, 'parallel'). */
-  engine?: 'serial' | 'parallel';
+  /** The engine kind for the runs ('serial' default, 'parallel', 'worker'). */
+  engine?: EngineKind;
+  /** Engine 'worker': where the workers listen (default from ATOMFLOW_REDIS_URL / ATOMFLOW_WORKER_QUEUE). */
+  worker?: WorkerOptions;
   /** Jobs run at once (default 1). */
   concurrency?: number;
   /** Claim lease (default 30,000 ms), renewed every leaseMs / 3. */
@@ -76,7 +78,7 @@ export interface ConductorEvents {
 const MIN_POLL_MS = 50;
 /** How often the dead-pid takeover scan may run (ms). */
 const TAKEOVER_SCAN_MS = 250;
-const KEYS = ['flows', 'engine', 'concurrency', 'leaseMs', 'name', 'pollMs', 'maxWorkers', 'maxAttempts', 'host'] as const;
+const KEYS = ['flows', 'engine', 'concurrency', 'leaseMs', 'name', 'pollMs', 'maxWorkers', 'maxAttempts', 'host', 'worker'] as const;
 
 interface Active {
   readonly job: Job;
@@ -106,7 +108,8 @@ export class Conductor {
   readonly maxAttempts: number;
   readonly #board: BoardInternals;
   readonly #flows: ReadonlyMap<string, FlowFactory>;
-  readonly #engine: 'serial' | 'parallel' | undefined;
+  readonly #engine: EngineKind | undefined;
+  readonly #worker: WorkerOptions | undefined;
   readonly #maxWorkers: number | undefined;
   readonly #events = new Emitter<ConductorEvents>();
   readonly #host: string;
@@ -133,10 +136,11 @@ export class Conductor {
       if (typeof f !== 'function') throw new InvariantViolation(`${where}: the factory for job '${k}' must be a function`, { option: 'flows' });
     }
     this.#flows = new Map(Object.entries(flows as Record<string, FlowFactory>));
-    if (options.engine !== undefined && options.engine !== 'serial' && options.engine !== 'parallel') {
-      throw new InvariantViolation(`${where}: 'engine' must be 'serial' or 'parallel', not ${JSON.stringify(options.engine)}`, { option: 'engine' });
+    if (options.engine !== undefined && options.engine !== 'serial' && options.engine !== 'parallel' && options.engine !== 'worker') {
+      throw new InvariantViolation(`${where}: 'engine' must be 'serial', 'parallel' or 'worker', not ${JSON.stringify(options.engine)}`, { option: 'engine' });
     }
     this.#engine = options.engine;
+    this.#worker = options.worker;
     this.concurrency = checkInt(options.concurrency, 'concurrency', where, 1, 1);
     this.leaseMs = checkInt(options.leaseMs, 'leaseMs', where, 30, 30_000);
     this.pollMs = checkInt(options.pollMs, 'pollMs', where, 1, 1000);
@@ -288,6 +292,7 @@ export class Conductor {
         leaseMs: this.leaseMs,
         ...(this.#engine !== undefined ? { engine: this.#engine } : {}),
         ...(this.#maxWorkers !== undefined ? { maxWorkers: this.#maxWorkers } : {}),
+        ...(this.#worker !== undefined ? { worker: this.#worker } : {}),
       };
       a.engine = loadWithClaim(flow, options);
       ran = true;

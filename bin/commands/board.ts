@@ -40,7 +40,7 @@ Options:
   --concurrency <n>      jobs run at once (default 1)
   --lease-ms <n>         claim lease in ms, renewed every third of it (default 30000)
   --name <id>            the owner id claims carry (default <hostname>:<pid>)
-  --engine <kind>        serial (default) or parallel
+  --engine <kind>        serial (default), parallel or worker (atoms in 'atomflow worker' processes)
   --poll-ms <n>          longest wait between two claim attempts when idle (default 1000)
   --host <name>          the host claims record (default: the hostname)
   --max-attempts <n>     trash a job claimed this many times without completing (default 5)
@@ -105,7 +105,7 @@ async function conductorCommand(args: string[], io: Io): Promise<number> {
   const leaseMs = nonNegativeInt('lease-ms', values['lease-ms']);
   const pollMs = positiveInt('poll-ms', values['poll-ms']);
   const maxAttempts = positiveInt('max-attempts', values['max-attempts']);
-  const engine = oneOf('engine', values.engine, ['serial', 'parallel'] as const, 'serial');
+  const engine = oneOf('engine', values.engine, ['serial', 'parallel', 'worker'] as const, 'serial');
   const flows = await loadFactories(values.module, io);
   const board = await openBoard(values.board, io);
   try {
