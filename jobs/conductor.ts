@@ -285,7 +285,7 @@ export class Conductor {
     let error: unknown;
     let ran = false;
     try {
-      const options: LoadOptions & { claim: JobClaim; leaseMs: number } = {
+      const options: LoadOptions = {
         backend: this.#board.store.backend,
         flowDetail: job.flowUuid,
         claim,
@@ -294,7 +294,7 @@ export class Conductor {
         ...(this.#maxWorkers !== undefined ? { maxWorkers: this.#maxWorkers } : {}),
         ...(this.#worker !== undefined ? { worker: this.#worker } : {}),
       };
-      a.engine = loadWithClaim(flow, options);
+      a.engine = load(flow, options);
       ran = true;
       await a.engine.run({ signal: a.suspend.signal });
     } catch (e) {
@@ -390,23 +390,6 @@ export class Conductor {
     log('%s: job %s %s %s', this.name, job.uuid, event, extra.state ?? extra.reason ?? '');
     this.#events.emit('job', Object.freeze({ job, event, ...extra }));
   }
-}
-
-// TEMP until branch `ownership` lands `load(flow, { claim })`: without it the run is unfenced.
-let claimOption: boolean | undefined;
-function loadWithClaim(flow: FlowItem, options: LoadOptions & { claim: JobClaim; leaseMs: number }): Engine {
-  if (claimOption !== false) {
-    try {
-      const e = load(flow, options);
-      claimOption = true;
-      return e;
-    } catch (e) {
-      if (!(e instanceof InvariantViolation && e.option === 'claim')) throw e;
-      claimOption = false;
-    }
-  }
-  const { claim: _claim, leaseMs: _leaseMs, ...rest } = options;
-  return load(flow, rest);
 }
 
 function flowState(engine: Engine): FlowState | undefined {

@@ -8,7 +8,7 @@
  * Times are epoch milliseconds. Expiry is decided by the store's clock (PostgreSQL: `now()`;
  * SQLite, one host: the process clock).
  */
-import type { Backend } from './backend.js';
+import type { Backend, Claim } from './backend.js';
 import type { FlowDetail, LogBook } from './models.js';
 
 export const JobState = Object.freeze({
@@ -80,15 +80,8 @@ export interface ClaimInput {
   readonly takeover?: ReadonlyArray<{ readonly uuid: string; readonly token: number }>;
 }
 
-/** The claim a job's run carries (the shape of the backend's `Claim`). */
-export interface JobClaim {
-  readonly flowUuid: string;
-  readonly owner: string;
-  readonly host: string;
-  readonly pid: number;
-  readonly token: number;
-  readonly leaseUntil: number;
-}
+/** The claim a job's run carries: the backend's `Claim` on the job's flow detail, with the job's token. */
+export type JobClaim = Claim;
 
 export type ClaimResult =
   | { readonly kind: 'claimed'; readonly job: JobRecord; readonly claim: JobClaim }

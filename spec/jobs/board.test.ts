@@ -90,10 +90,14 @@ for (const kind of STORE_KINDS) {
         assert.equal(first.kind, 'claimed');
         if (first.kind !== 'claimed') return;
         assert.equal(first.claim.flowUuid, job.flowUuid);
+        // The claim raised the flow's fence to the job's token and made the conductor its owner.
+        const held = await b.backend.getClaim(job.flowUuid);
+        assert.deepEqual([held?.owner, held?.token, held?.host], ['one', first.claim.token, 'test-host']);
         assert.equal((await claim('two', 30_000)).kind, 'none', 'a live claim is not taken');
         await until(async () => (await claim('two', 30_000)).kind === 'claimed', 10_000, 'the lease to run out');
         const now = await b.job(job.uuid);
         assert.equal(now.owner, 'two');
+        assert.equal((await b.backend.getClaim(job.flowUuid))?.token, now.token);
         assert.equal(now.attempts, 2);
         assert.ok(now.token > first.claim.token);
         assert.equal(await raw.heartbeat(job.uuid, first.claim.token, 30_000), undefined);

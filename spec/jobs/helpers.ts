@@ -8,7 +8,6 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvariantViolation, load, task } from '../../index.js';
 
 export const CLI = fileURLToPath(new URL('../../bin/atomflow.js', import.meta.url));
 export const FLOWS = fileURLToPath(new URL('./fixtures/flows.js', import.meta.url));
@@ -155,13 +154,3 @@ export async function until(check: () => Promise<boolean>, ms: number, what: str
 export const STORE_KINDS: ReadonlyArray<'sqlite' | 'postgres'> = existsSync(fileURLToPath(new URL('../../persistence/postgres.js', import.meta.url)))
   ? ['sqlite', 'postgres']
   : ['sqlite'];
-
-/** Whether the engine takes a conductor's claim (`load(flow, { claim })`, branch `ownership`): without it, runs are not fenced. */
-export function engineTakesClaim(): boolean {
-  try {
-    load(task({ name: 'probe', execute: () => 1 }), { claim: { flowUuid: 'x', owner: 'o', host: 'h', pid: 1, token: 1, leaseUntil: 0 } } as never);
-    return true;
-  } catch (e) {
-    return !(e instanceof InvariantViolation && e.option === 'claim' && /unknown/.test(e.message));
-  }
-}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { openJobBoard, type JobBoard } from '../../index.js';
-import { engineTakesClaim, ledgerDir, makeStore, startConductor, STORE_KINDS, until, type ConductorProcess, type TestStore } from './helpers.js';
+import { ledgerDir, makeStore, startConductor, STORE_KINDS, until, type ConductorProcess, type TestStore } from './helpers.js';
 
 for (const kind of STORE_KINDS) {
   describe(`stale conductor (${kind})`, () => {
@@ -25,7 +25,7 @@ for (const kind of STORE_KINDS) {
       await store?.cleanup();
     });
 
-    test('SIGSTOP past the lease, another finishes, SIGCONT: nothing the first does reaches the store', { timeout: 60_000, skip: engineTakesClaim() ? false : 'needs load(flow, { claim }) (branch ownership): without it the run is not fenced' }, async () => {
+    test('SIGSTOP past the lease, another finishes, SIGCONT: nothing the first does reaches the store', { timeout: 60_000 }, async () => {
       store = await makeStore(kind, 'stale');
       const ledger = ledgerDir(store);
       board = await openJobBoard(store.uri);
