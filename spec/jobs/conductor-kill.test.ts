@@ -33,7 +33,7 @@ for (const kind of STORE_KINDS) {
       board = await openJobBoard(store.uri);
       const posted = [];
       for (let i = 0; i < JOBS; i++) posted.push(await board.post('ledger', { store: { x: i }, key: `order-${i}` }));
-      const env = { ATOMFLOW_LEDGER: ledger, ATOMFLOW_STEP_MS: '25' };
+      const env = { ATOMFLOW_LEDGER: ledger, ATOMFLOW_STEP_MS: '40' };
       let serial = 0;
       const spawnOne = (): ConductorProcess => {
         const p = startConductor(store, { name: `c${++serial}`, leaseMs: 1500, concurrency: 2, env });
@@ -45,7 +45,7 @@ for (const kind of STORE_KINDS) {
 
       const killed = new Set<number>();
       for (let k = 0; k < KILLS; k++) {
-        await new Promise((r) => setTimeout(r, 1200 + Math.random() * 1000));
+        await new Promise((r) => setTimeout(r, 1000 + Math.random() * 800));
         const done = (await board.jobs({ state: 'COMPLETE' })).length;
         if (done === JOBS) break;
         const i = Math.floor(Math.random() * live.length);
