@@ -165,6 +165,7 @@ export class Conductor {
     if (this.#loop !== undefined) throw new InvariantViolation(`conductor '${this.name}' is already started`, { option: 'start' });
     this.#stopping = false;
     this.#suspending = false;
+    this.#wake = new AbortController();
     this.#heartbeat = setInterval(() => void this.#beat(), Math.max(10, Math.floor(this.leaseMs / 3)));
     this.#loop = this.#claimLoop();
     log('%s started (%s)', this.name, [...this.#flows.keys()].join(', '));

@@ -288,6 +288,17 @@ for (const kind of STORE_KINDS) {
       } finally {
         await c.stop();
       }
+      // Stopped, then started again: it claims again.
+      const again = await board.post('greet', { details: { who: 'Porto' } });
+      await c.start();
+      try {
+        assert.deepEqual(await again.result(), { greeting: 'hello Porto' });
+      } finally {
+        await c.stop();
+      }
+      await assert.rejects(Promise.resolve().then(() => new Conductor(board, { flows: {} })), InvariantViolation);
+      await assert.rejects(Promise.resolve().then(() => new Conductor(board, { flows, leaseMs: 5 })), InvariantViolation);
+      await assert.rejects(Promise.resolve().then(() => new Conductor(board, { flows, nope: 1 } as never)), InvariantViolation);
     });
 
     test('CLI: post, jobs (table and --json); bad input exits 2 with one line', () => {
