@@ -5,7 +5,8 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { produce } from 'immer';
-import { InvariantViolation } from '../lib/errors.js';
+import { describeValue } from '../lib/describe.js';
+import { AtomflowError, InvariantViolation, StorageFailure } from '../lib/errors.js';
 import { Failure, type FailureData } from '../lib/failure.js';
 import type { AtomKind, AtomState, FlowState, Intention } from '../lib/states.js';
 
@@ -256,7 +257,7 @@ export interface AtomDetailJSON {
 /** Refuses a stored record of another format than this version reads. */
 export function checkFormat(kind: string, data: { format?: unknown }): void {
   if (data.format !== MODEL_FORMAT) {
-    throw new InvariantViolation(`cannot read a ${kind} record of format ${String(data.format)}; this version reads format ${MODEL_FORMAT}`, {
+    throw new InvariantViolation(`cannot read a ${kind} record of format ${describeValue(data.format)}; this version reads format ${MODEL_FORMAT}`, {
       option: 'format',
     });
   }
@@ -274,13 +275,81 @@ export function resultsFromJSON(kind: AtomKind, results: unknown): unknown {
   if (kind !== 'retry') return results;
   if (!Array.isArray(results)) return Object.freeze([]);
   return Object.freeze(
-    results.map((a: { value: unknown; failures?: Record<string, FailureData> }) =>
-      Object.freeze({
+    results.map((a: { value: unknown; failures?: Record<string, FailureData> }) => {
+      if (typeof a !== 'object' || a === null) throw new InvariantViolation(`a retry attempt must be an object, not ${describeValue(a)}`);
+      const failures = a.failures ?? {};
+      if (typeof failures !== 'object' || failures === null) throw new InvariantViolation(`a retry attempt's failures must be an object, not ${describeValue(failures)}`);
+      return Object.freeze({
         value: a.value,
-        failures: Object.freeze(Object.fromEntries(Object.entries(a.failures ?? {}).map(([k, f]) => [k, Failure.fromJSON(f)]))),
-      }),
-    ),
+        failures: Object.freeze(Object.fromEntries(Object.entries(failures).map(([k, f]) => [k, Failure.fromJSON(f)]))),
+      });
+    }),
   );
+}
+
+// ---- reading stored records ----------------------------------------------------------------
+// Every backend reads its rows through these, so one bad row is a StorageFailure naming its
+// record (and its flow), never a raw TypeError, and never a silently misread state.
+
+const ATOM_STATES: ReadonlySet<unknown> = new Set(['PENDING', 'RUNNING', 'SUCCESS', 'FAILURE', 'REVERTING', 'REVERTED', 'REVERT_FAILURE', 'RETRYING', 'IGNORE']);
+const INTENTIONS: ReadonlySet<unknown> = new Set(['EXECUTE', 'REVERT', 'RETRY', 'IGNORE']);
+const FLOW_STATES: ReadonlySet<unknown> = new Set(['PENDING', 'RUNNING', 'SUCCESS', 'FAILURE', 'REVERTING', 'REVERTED', 'RESUMING', 'SUSPENDING', 'SUSPENDED']);
+
+export function isAtomState(value: unknown): value is AtomState {
+  return ATOM_STATES.has(value);
+}
+export function isIntention(value: unknown): value is Intention {
+  return INTENTIONS.has(value);
+}
+export function isFlowState(value: unknown): value is FlowState {
+  return FLOW_STATES.has(value);
+}
+
+/** What is wrong with a stored atom's fixed fields, or undefined when nothing is. */
+export function atomFieldsProblem(kind: unknown, state: unknown, intention: unknown, meta: unknown): string | undefined {
+  if (kind !== 'task' && kind !== 'retry') return `unknown kind ${describeValue(kind)}`;
+  if (!ATOM_STATES.has(state)) return `unknown state ${describeValue(state)}`;
+  if (!INTENTIONS.has(intention)) return `unknown intention ${describeValue(intention)}`;
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return `meta must be an object, not ${describeValue(meta)}`;
+  return undefined;
+}
+
+/** Words naming a stored record: `atom detail 'a' ('uuid') of flow detail 'f'`. */
+export function recordName(kind: 'logbook' | 'flow detail' | 'atom detail', name: unknown, uuid: unknown, flowUuid?: unknown): string {
+  const n = typeof name === 'string' ? `'${name}'` : describeValue(name);
+  const u = typeof uuid === 'string' ? ` ('${uuid}')` : '';
+  const f = flowUuid === undefined ? '' : ` of flow detail '${typeof flowUuid === 'string' ? flowUuid : describeValue(flowUuid)}'`;
+  return `${kind} ${n}${u}${f}`;
+}
+
+/**
+ * Runs a stored record's reader; any error it raises (bad JSON, wrong format, unknown state,
+ * malformed failure) becomes a `StorageFailure` naming the record. Backends wrap each row in this.
+ */
+export function readRecord<T>(record: () => string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw unreadable(record(), err);
+  }
+}
+
+/** The `StorageFailure` for a stored record that cannot be read. */
+export function unreadable(record: string, err: unknown): StorageFailure {
+  if (err instanceof StorageFailure) return err;
+  const why = err instanceof SyntaxError ? `its JSON is not valid (${err.message})` : err instanceof AtomflowError || err instanceof Error ? err.message : describeValue(err);
+  return new StorageFailure(`stored ${record} cannot be read: ${why}`, { cause: err });
+}
+
+function checkAtomFields(data: { kind: unknown; state: unknown; intention: unknown; meta?: unknown }): void {
+  const problem = atomFieldsProblem(data.kind, data.state, data.intention, data.meta ?? {});
+  if (problem !== undefined) throw new InvariantViolation(problem);
+}
+
+function checkFlowFields(data: { state?: unknown; meta?: unknown }): void {
+  if (data.state !== null && data.state !== undefined && !FLOW_STATES.has(data.state)) throw new InvariantViolation(`unknown state ${describeValue(data.state)}`);
+  const meta = data.meta ?? {};
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new InvariantViolation(`meta must be an object, not ${describeValue(meta)}`);
 }
 
 export function atomDetailToJSON(d: AtomDetail): AtomDetailJSON {
@@ -303,8 +372,15 @@ export function atomDetailToJSON(d: AtomDetail): AtomDetailJSON {
   return out;
 }
 
-export function atomDetailFromJSON(data: AtomDetailJSON): AtomDetail {
+/** An atom record from its JSON form; a record that cannot be read is a `StorageFailure` naming it. */
+export function atomDetailFromJSON(data: AtomDetailJSON, flowUuid?: string): AtomDetail {
+  return readRecord(() => recordName('atom detail', data?.name, data?.uuid, flowUuid), () => atomFromJSON(data));
+}
+
+function atomFromJSON(data: AtomDetailJSON): AtomDetail {
+  if (typeof data !== 'object' || data === null) throw new InvariantViolation(`expected an object, not ${describeValue(data)}`);
   checkFormat('atom detail', data);
+  checkAtomFields(data);
   return atomRecord(
     data.uuid,
     data.name,
@@ -346,8 +422,15 @@ export function flowDetailToJSON(fd: FlowDetail): FlowDetailJSON {
   };
 }
 
+/** A flow record from its JSON form; a record that cannot be read is a `StorageFailure` naming it. */
 export function flowDetailFromJSON(data: FlowDetailJSON): FlowDetail {
+  return readRecord(() => recordName('flow detail', data?.name, data?.uuid), () => flowFromJSON(data));
+}
+
+function flowFromJSON(data: FlowDetailJSON): FlowDetail {
+  if (typeof data !== 'object' || data === null) throw new InvariantViolation(`expected an object, not ${describeValue(data)}`);
   checkFormat('flow detail', data);
+  checkFlowFields(data);
   return Object.freeze({
     format: data.format,
     uuid: data.uuid,
@@ -356,7 +439,7 @@ export function flowDetailFromJSON(data: FlowDetailJSON): FlowDetail {
     meta: Object.freeze({ ...(data.meta ?? {}) }),
     createdAt: data.createdAt,
     updatedAt: data.updatedAt ?? null,
-    atomDetails: Object.freeze((data.atomDetails ?? []).map(atomDetailFromJSON)),
+    atomDetails: Object.freeze((data.atomDetails ?? []).map((a) => atomDetailFromJSON(a, data.uuid))),
   });
 }
 
@@ -382,8 +465,15 @@ export function logBookToJSON(b: LogBook): LogBookJSON {
   };
 }
 
+/** A book from its JSON form; a record that cannot be read is a `StorageFailure` naming it. */
 export function logBookFromJSON(data: LogBookJSON): LogBook {
+  return readRecord(() => recordName('logbook', data?.name, data?.uuid), () => bookFromJSON(data));
+}
+
+function bookFromJSON(data: LogBookJSON): LogBook {
+  if (typeof data !== 'object' || data === null) throw new InvariantViolation(`expected an object, not ${describeValue(data)}`);
   checkFormat('logbook', data);
+  checkFlowFields({ meta: data.meta });
   return Object.freeze({
     format: data.format,
     uuid: data.uuid,
@@ -391,7 +481,7 @@ export function logBookFromJSON(data: LogBookJSON): LogBook {
     meta: Object.freeze({ ...(data.meta ?? {}) }),
     createdAt: data.createdAt,
     updatedAt: data.updatedAt ?? null,
-    flowDetails: Object.freeze((data.flowDetails ?? []).map(flowDetailFromJSON)),
+    flowDetails: Object.freeze((data.flowDetails ?? []).map((f) => flowDetailFromJSON(f))),
   });
 }
 

@@ -276,7 +276,7 @@ export class SqliteBackend implements Backend {
   #atomsOfFlow(flowUuid: string): AtomDetail[] {
     const rows = this.#st.atomsOfFlow.all(flowUuid) as unknown[][];
     const out: AtomDetail[] = new Array(rows.length);
-    for (let k = 0; k < rows.length; k++) out[k] = atomFromRaw(rows[k]!);
+    for (let k = 0; k < rows.length; k++) out[k] = atomFromRaw(rows[k]!, flowUuid);
     return out;
   }
 
@@ -303,6 +303,10 @@ export class SqliteBackend implements Backend {
     try {
       return this.#tx.deferred(fn) as T;
     } catch (err) {
+      // A stored row that cannot be read: say where and what was being read.
+      if (err instanceof StorageFailure && err.cause !== undefined && !(err.cause instanceof Database.SqliteError)) {
+        throw new StorageFailure(`sqlite store '${this.path}': ${what} failed: ${err.message}`, { cause: err.cause });
+      }
       throw this.#failure(what, err);
     }
   }

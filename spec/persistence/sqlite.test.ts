@@ -323,21 +323,22 @@ describe('SqliteBackend: driver errors become StorageFailure', () => {
     const b = new SqliteBackend(db);
     const { flow } = await seeded(b, [task('a')]);
     db.prepare("UPDATE atomdetails SET meta = '{not json'").run();
-    await rejectsStorage(b.getAtomDetails(flow.uuid), /get atom details failed: a stored record is not valid JSON/);
+    await rejectsStorage(b.getAtomDetails(flow.uuid), /get atom details failed: stored atom detail .* cannot be read: its JSON is not valid/);
     await b.close();
     db.close();
   });
 });
 
 describe('SqliteBackend: atomicity and columns', () => {
-  test('an atom row of another format is refused by every read, naming the format', async () => {
+  test('an atom row of another format is refused by every read with a StorageFailure naming the atom and the format', async () => {
     const file = fresh();
     const b = new SqliteBackend(file);
     const { book, flow } = await seeded(b, [task('a')]);
     const db = new Database(file);
     db.prepare('UPDATE atomdetails SET format = 99').run();
     db.close();
-    const refused = (err: unknown): boolean => err instanceof InvariantViolation && err.option === 'format' && /format 99/.test(err.message);
+    const refused = (err: unknown): boolean =>
+      err instanceof StorageFailure && /atom detail 'a'/.test(err.message) && /format 99/.test(err.message) && err.cause instanceof InvariantViolation;
     await assert.rejects(b.getFlowDetail(flow.uuid), refused);
     await assert.rejects(b.getAtomDetails(flow.uuid), refused);
     await assert.rejects(b.getLogBook(book.uuid), refused);
