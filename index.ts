@@ -22,6 +22,7 @@ export {
   CycleError,
   AmbiguousDependency,
   InvariantViolation,
+  UnstorableValue,
   NotFound,
   WrappedFailure,
   StorageFailure,

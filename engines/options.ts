@@ -2,7 +2,9 @@
  * Engine options: one typed object, validated once into a frozen internal form. Unknown keys and
  * bad values are refused with an `InvariantViolation` naming the option.
  */
+import { describeValue } from '../lib/describe.js';
 import { InvariantViolation } from '../lib/errors.js';
+import { storable } from '../persistence/codec.js';
 import type { Backend } from '../persistence/backend.js';
 import type { FlowDetail, IdGenerator, LogBook } from '../persistence/models.js';
 import { systemClock, type Clock } from './runtime/clock.js';
@@ -66,41 +68,44 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
   for (const k of Object.keys(options)) if (!KEYS.has(k)) throw fail(k, `is unknown (known: ${[...KEYS].join(', ')})`);
   const engine = options.engine ?? (process.env.ATOMFLOW_ENGINE as EngineKind | undefined) ?? 'serial';
   if (engine !== 'serial' && engine !== 'parallel' && engine !== 'worker') {
-    throw fail('engine', `must be 'serial', 'parallel' or 'worker', not ${JSON.stringify(engine)}`);
+    throw fail('engine', `must be 'serial', 'parallel' or 'worker', not ${describeValue(engine)}`);
   }
   if (engine === 'worker') throw fail('engine', "'worker' (the distributed engine) is not available yet; use 'serial' or 'parallel'");
   if (options.store !== undefined && !isRecord(options.store)) throw fail('store', 'must be an object of values keyed by name');
+  // Store values are persisted with the run: what JSON cannot hold is refused here (UnstorableValue).
+  const store = options.store === undefined ? undefined : (storable(options.store, 'store', { option: 'store' }) as Readonly<Record<string, unknown>>);
   const b = options.backend as unknown;
   if (b !== undefined && (!isRecord(b) || typeof (b as { commit?: unknown }).commit !== 'function')) {
     throw fail('backend', 'must be a persistence backend (see openBackend())');
   }
   const maxWorkers = options.maxWorkers ?? 8;
-  if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw fail('maxWorkers', `must be an integer >= 1, not ${JSON.stringify(maxWorkers)}`);
+  if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw fail('maxWorkers', `must be an integer >= 1, not ${describeValue(maxWorkers)}`);
   const onFailure = options.onFailure ?? 'revert';
-  if (onFailure !== 'revert' && onFailure !== 'halt') throw fail('onFailure', `must be 'revert' or 'halt', not ${JSON.stringify(onFailure)}`);
+  if (onFailure !== 'revert' && onFailure !== 'halt') throw fail('onFailure', `must be 'revert' or 'halt', not ${describeValue(onFailure)}`);
   const revertScope = options.revertScope ?? 'subflow';
   if (revertScope !== 'subflow' && revertScope !== 'defer-to-parent') {
-    throw fail('revertScope', `must be 'subflow' or 'defer-to-parent', not ${JSON.stringify(revertScope)}`);
+    throw fail('revertScope', `must be 'subflow' or 'defer-to-parent', not ${describeValue(revertScope)}`);
   }
   for (const k of ['book', 'flowDetail'] as const) {
     const v = options[k] as unknown;
     if (v !== undefined && typeof v !== 'string' && !(isRecord(v) && typeof v.uuid === 'string')) throw fail(k, 'must be a uuid string or a stored record');
   }
   if (options.meta !== undefined && !isRecord(options.meta)) throw fail('meta', 'must be an object');
+  const meta = options.meta === undefined ? undefined : (storable(options.meta, 'meta', { option: 'meta' }) as Readonly<Record<string, unknown>>);
   const clock = options.clock ?? systemClock;
-  if (typeof clock.now !== 'function' || typeof clock.setTimer !== 'function') throw fail('clock', 'must have now() and setTimer()');
+  if (!isRecord(clock) || typeof clock.now !== 'function' || typeof clock.setTimer !== 'function') throw fail('clock', 'must have now() and setTimer()');
   if (options.random !== undefined && typeof options.random !== 'function') throw fail('random', 'must be a function');
   if (options.ids !== undefined && typeof options.ids !== 'function') throw fail('ids', 'must be a function');
   return Object.freeze({
     engine,
-    store: options.store,
+    store,
     backend: options.backend,
     maxWorkers,
     onFailure,
     revertScope,
     book: options.book,
     flowDetail: options.flowDetail,
-    meta: Object.freeze({ ...(options.meta ?? {}) }),
+    meta: Object.freeze({ ...(meta ?? {}) }),
     clock,
     random: options.random ?? Math.random,
     ids: options.ids,

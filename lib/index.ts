@@ -24,6 +24,7 @@ export {
   CycleError,
   AmbiguousDependency,
   InvariantViolation,
+  UnstorableValue,
   NotFound,
   WrappedFailure,
   StorageFailure,

@@ -9,6 +9,7 @@ import { InvariantViolation, NotFound } from '../../lib/errors.js';
 import { Failure } from '../../lib/failure.js';
 import { History } from '../../lib/retry.js';
 import type { AtomState, FlowState, Intention } from '../../lib/states.js';
+import { storable } from '../../persistence/codec.js';
 import { syncCommitOf, type Backend, type FlowChange } from '../../persistence/backend.js';
 import { updateFlow, type AtomDetail, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
 import type { Compilation } from '../compiler/compile.js';
@@ -100,7 +101,9 @@ export class Storage {
       for (const [k, v] of Object.entries(values)) this.#transient.set(k, v);
       return;
     }
-    this.#store = Object.freeze({ ...this.#store, ...values });
+    // Persisted with the run: what JSON cannot hold is refused (UnstorableValue naming the path).
+    const copy = storable(values, 'store', { option: 'values' }) as Readonly<Record<string, unknown>>;
+    this.#store = Object.freeze({ ...this.#store, ...copy });
     this.setFlow({ meta: Object.freeze({ ...this.flow.meta, store: this.#store }) });
   }
 
