@@ -26,6 +26,7 @@ export {
   NotFound,
   WrappedFailure,
   StorageFailure,
+  StorageBusy,
   InvalidStateTransition,
   EngineLocked,
   IncompatibleVersion,

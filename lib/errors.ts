@@ -252,3 +252,18 @@ export class UnstorableValue extends InvariantViolation {
     this.reason = fields.reason;
   }
 }
+
+/**
+ * A `StorageFailure` because another connection holds the store's lock. Backends raise it from a
+ * synchronous attempt so the caller can wait without blocking (the engine then retries through the
+ * backend's asynchronous `commit()`, which waits up to its busy timeout and then raises a plain
+ * `StorageFailure` naming the lock).
+ */
+export class StorageBusy extends StorageFailure {
+  /** What is locked (e.g. the database file). */
+  readonly lock: string;
+  constructor(lock: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.lock = lock;
+  }
+}

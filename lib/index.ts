@@ -28,6 +28,7 @@ export {
   NotFound,
   WrappedFailure,
   StorageFailure,
+  StorageBusy,
   InvalidStateTransition,
   EngineLocked,
   IncompatibleVersion,

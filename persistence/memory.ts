@@ -8,7 +8,7 @@
  */
 import { InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
 import type { Backend, FlowChange, LoadOptions } from './backend.js';
-import { updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
+import { checkAtoms, checkBook, checkChange, checkFlow, updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
 
 interface AtomEntry {
   readonly flowUuid: string;
@@ -46,6 +46,7 @@ export class MemoryBackend implements Backend {
 
   async saveLogBook(book: LogBook): Promise<void> {
     this.#check();
+    checkBook(book);
     const existing = this.#books.get(book.uuid);
     // Validate everything first: a failed call changes nothing.
     for (const fd of book.flowDetails) {
@@ -89,6 +90,7 @@ export class MemoryBackend implements Backend {
 
   async saveFlowDetail(bookUuid: string, flow: FlowDetail): Promise<void> {
     this.#check();
+    checkFlow(flow);
     const entry = this.#books.get(bookUuid);
     if (entry === undefined) throw new NotFound(`cannot save flow detail '${flow.uuid}': logbook '${bookUuid}' is not stored`, bookUuid);
     this.#checkFlowOwner(flow.uuid, bookUuid);
@@ -112,6 +114,7 @@ export class MemoryBackend implements Backend {
 
   async saveAtomDetails(flowUuid: string, atoms: readonly AtomDetail[]): Promise<void> {
     this.#check();
+    checkAtoms(atoms);
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`cannot save atom details: flow detail '${flowUuid}' is not stored`, flowUuid);
     this.#checkAtomOwners(flowUuid, atoms);
@@ -135,6 +138,7 @@ export class MemoryBackend implements Backend {
    */
   commitSync(flowUuid: string, change: FlowChange): void {
     this.#check();
+    checkChange(change);
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
     const flow = change.flow;

@@ -489,3 +489,64 @@ function bookFromJSON(data: LogBookJSON): LogBook {
 export function lastAttempt(d: AtomDetail): StoredAttempt | undefined {
   return Array.isArray(d.results) ? (d.results as StoredAttempt[]).at(-1) : undefined;
 }
+
+// ---- checking records handed to a backend ----------------------------------------------------
+// Every backend checks what it is asked to store with these (cheap: a few typeof checks and set
+// lookups per record), so a malformed record is an InvariantViolation naming what is wrong, never
+// a raw TypeError from deep inside a backend, and never a row that cannot be read back.
+
+function bad(what: string, why: string): never {
+  throw new InvariantViolation(`${what}: ${why}`, { option: what.split(' ')[0] ?? what });
+}
+
+function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** An atom detail to store: the fields every backend relies on. */
+export function checkAtom(a: unknown, what = 'atom detail'): asserts a is AtomDetail {
+  if (!isPlainRecord(a)) bad(what, `must be an atom detail record, not ${describeValue(a)}`);
+  if (typeof a.uuid !== 'string' || a.uuid === '') bad(what, `needs a string uuid, not ${describeValue(a.uuid)}`);
+  if (typeof a.name !== 'string') bad(`${what} '${a.uuid}'`, `needs a string name, not ${describeValue(a.name)}`);
+  const problem = atomFieldsProblem(a.kind, a.state, a.intention, a.meta);
+  if (problem !== undefined) bad(`${what} '${a.name}'`, problem);
+  if (typeof a.version !== 'string') bad(`${what} '${a.name}'`, `needs a string version, not ${describeValue(a.version)}`);
+  if (a.failure !== null && !(a.failure instanceof Failure)) bad(`${what} '${a.name}'`, `failure must be a Failure or null, not ${describeValue(a.failure)}`);
+  if (a.revertFailure !== null && !(a.revertFailure instanceof Failure)) bad(`${what} '${a.name}'`, `revertFailure must be a Failure or null, not ${describeValue(a.revertFailure)}`);
+  if (typeof a.createdAt !== 'number') bad(`${what} '${a.name}'`, `needs a numeric createdAt, not ${describeValue(a.createdAt)}`);
+}
+
+export function checkAtoms(atoms: unknown): asserts atoms is readonly AtomDetail[] {
+  if (!Array.isArray(atoms)) bad('atoms', `must be an array of atom details, not ${describeValue(atoms)}`);
+  for (const a of atoms) checkAtom(a);
+}
+
+/** A flow detail to store (with `withAtoms`, its atom details too). */
+export function checkFlow(f: unknown, withAtoms = true): asserts f is FlowDetail {
+  if (!isPlainRecord(f)) bad('flow detail', `must be a flow detail record, not ${describeValue(f)}`);
+  if (typeof f.uuid !== 'string' || f.uuid === '') bad('flow detail', `needs a string uuid, not ${describeValue(f.uuid)}`);
+  if (typeof f.name !== 'string') bad(`flow detail '${f.uuid}'`, `needs a string name, not ${describeValue(f.name)}`);
+  if (f.state !== null && !FLOW_STATES.has(f.state)) bad(`flow detail '${f.name}'`, `unknown state ${describeValue(f.state)}`);
+  if (!isPlainRecord(f.meta)) bad(`flow detail '${f.name}'`, `meta must be an object, not ${describeValue(f.meta)}`);
+  if (typeof f.createdAt !== 'number') bad(`flow detail '${f.name}'`, `needs a numeric createdAt, not ${describeValue(f.createdAt)}`);
+  if (withAtoms) checkAtoms(f.atomDetails);
+}
+
+/** A logbook to store, with its flow details and their atom details. */
+export function checkBook(b: unknown): asserts b is LogBook {
+  if (!isPlainRecord(b)) bad('logbook', `must be a logbook record, not ${describeValue(b)}`);
+  if (typeof b.uuid !== 'string' || b.uuid === '') bad('logbook', `needs a string uuid, not ${describeValue(b.uuid)}`);
+  if (typeof b.name !== 'string') bad(`logbook '${b.uuid}'`, `needs a string name, not ${describeValue(b.name)}`);
+  if (!isPlainRecord(b.meta)) bad(`logbook '${b.name}'`, `meta must be an object, not ${describeValue(b.meta)}`);
+  if (typeof b.createdAt !== 'number') bad(`logbook '${b.name}'`, `needs a numeric createdAt, not ${describeValue(b.createdAt)}`);
+  if (!Array.isArray(b.flowDetails)) bad(`logbook '${b.name}'`, `flowDetails must be an array, not ${describeValue(b.flowDetails)}`);
+  for (const f of b.flowDetails) checkFlow(f);
+}
+
+/** A commit's change: the flow's own fields (its atom details are ignored) and atom details. */
+export function checkChange(c: unknown): void {
+  if (!isPlainRecord(c)) bad('change', `must be an object ({ flow?, atoms?, positions? }), not ${describeValue(c)}`);
+  if (c.flow !== undefined) checkFlow(c.flow, false);
+  if (c.atoms !== undefined) checkAtoms(c.atoms);
+  if (c.positions !== undefined && !Array.isArray(c.positions)) bad('change', `positions must be an array, not ${describeValue(c.positions)}`);
+}

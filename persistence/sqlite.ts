@@ -14,12 +14,22 @@
  *   the missing forward-only migrations in one transaction and refuses a store written by a newer
  *   atomflow, a file that is not SQLite, and a SQLite database that is not an atomflow store.
  * - Driver errors become `StorageFailure` (driver error as `cause`); unknown uuids `NotFound`.
+ * - Waiting for another connection's lock never blocks the event loop for long: the connection's
+ *   own busy timeout is a short slice (`BUSY_SLICE_MS`); past it, the asynchronous methods retry
+ *   with `setTimeout` backoff until `busyTimeout` has passed in all, then fail with a
+ *   `StorageFailure` naming the lock. `commitSync()` tries once (one slice) and raises
+ *   `StorageBusy`, on which the engine falls back to the asynchronous `commit()`.
+ * - The file is checked before each write (its device and inode, one `stat`): a store deleted or
+ *   replaced while open is a `StorageFailure`, not writes that silently go nowhere.
  */
+import { statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import createDebug from 'debug';
-import { AtomflowError, InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
+import { describeValue } from '../lib/describe.js';
+import { AtomflowError, InvariantViolation, NotFound, StorageBusy, StorageFailure } from '../lib/errors.js';
 import type { Backend, FlowChange, LoadOptions } from './backend.js';
-import type { AtomDetail, FlowDetail, LogBook } from './models.js';
+import { checkAtoms, checkBook, checkChange, checkFlow, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
 import {
   APPLICATION_ID,
   CREATE_SCHEMA_VERSION,
@@ -53,6 +63,12 @@ const RAW: ReadonlySet<string> = new Set(['atomsOfFlow', 'atomsOfBook', 'allAtom
 /** Statements answering one value (or undefined) rather than a row. */
 const PLUCKED: ReadonlySet<string> = new Set(['bookExists', 'flowParent', 'atomParent']);
 
+ /** How long one synchronous attempt may wait for a lock (the connection's busy_timeout), in ms. */
+export const BUSY_SLICE_MS = 10;
+
+/** Opens without waiting more than one slice for a lock (`openBackend` retries asynchronously). */
+export const OPEN_WITHOUT_WAITING: unique symbol = Symbol('atomflow.sqlite.openWithoutWaiting');
+
 type Version = { readonly kind: 'ours'; readonly version: number } | { readonly kind: 'foreign'; readonly why: string };
 
 export class SqliteBackend implements Backend {
@@ -68,6 +84,10 @@ export class SqliteBackend implements Backend {
   /** One transaction wrapper, made once, that runs the function it is given. */
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
   #closed = false;
+  /** The file's identity when opened (device and inode), checked before each write. */
+  readonly #file: { readonly dev: number; readonly ino: number } | undefined;
+  /** The total wait for a lock (ms): the `busyTimeout` option. */
+  readonly busyTimeout: number;
 
   /**
    * Opens (creating if needed) a store at a path or ':memory:', or uses a connection the caller
@@ -76,20 +96,31 @@ export class SqliteBackend implements Backend {
    */
   constructor(pathOrDb: string | Database.Database, options?: SqliteBackendOptions) {
     const opts = resolveSqliteOptions(options);
+    if (typeof pathOrDb === 'string') {
+      if (pathOrDb === '' || pathOrDb.includes('\0')) {
+        throw new InvariantViolation(`sqlite path must be a file path or ':memory:' without NUL characters, got ${describeValue(pathOrDb)}`, { option: 'path' });
+      }
+    } else if (!(pathOrDb instanceof Database)) {
+      throw new InvariantViolation(`SqliteBackend takes a file path, ':memory:' or a better-sqlite3 Database, not ${describeValue(pathOrDb)}`, { option: 'path' });
+    }
     this.durability = opts.durability;
     this.locking = opts.locking;
+    this.busyTimeout = opts.busyTimeout;
     this.path = typeof pathOrDb === 'string' ? pathOrDb : pathOrDb.name;
     this.#owned = typeof pathOrDb === 'string';
+    // Opening waits for locks synchronously up to busyTimeout (a constructor cannot wait
+    // otherwise); openBackend() opens with one slice and retries asynchronously.
+    const openWait = (options as { [OPEN_WITHOUT_WAITING]?: boolean } | undefined)?.[OPEN_WITHOUT_WAITING] === true ? Math.min(BUSY_SLICE_MS, opts.busyTimeout) : opts.busyTimeout;
     let db: Database.Database;
     try {
-      db = typeof pathOrDb === 'string' ? new Database(pathOrDb, { timeout: opts.busyTimeout }) : pathOrDb;
+      db = typeof pathOrDb === 'string' ? new Database(pathOrDb, { timeout: openWait }) : pathOrDb;
     } catch (err) {
       throw this.#failure('open', err);
     }
     this.#db = db;
     try {
       // Connection settings first; nothing is written to the file before we know it is ours.
-      db.pragma(`busy_timeout = ${opts.busyTimeout}`);
+      db.pragma(`busy_timeout = ${openWait}`);
       db.pragma('foreign_keys = ON');
       db.pragma(`synchronous = ${opts.durability === 'full' ? 'FULL' : 'NORMAL'}`);
       // Before the first access, so that WAL mode never uses shared memory (SQLite's rule).
@@ -105,6 +136,11 @@ export class SqliteBackend implements Backend {
       }
       this.#st = st as Statements;
       this.#tx = db.transaction((fn: () => unknown) => fn());
+      // Exclusive: take the write lock now and keep it (SQLite would otherwise take it at the first
+      // write, and until then another connection could still read the store).
+      if (opts.locking === 'exclusive' && !db.memory && !db.readonly) db.exec('BEGIN IMMEDIATE; COMMIT');
+      db.pragma(`busy_timeout = ${Math.min(BUSY_SLICE_MS, opts.busyTimeout)}`);
+      this.#file = db.memory || typeof pathOrDb !== 'string' ? undefined : fileIdentity(this.path);
     } catch (err) {
       if (this.#owned) db.close();
       this.#closed = true;
@@ -115,30 +151,33 @@ export class SqliteBackend implements Backend {
 
   async saveLogBook(book: LogBook): Promise<void> {
     this.#check('save logbook');
+    checkBook(book);
     const bookRow = bookParams(book);
     const flows = book.flowDetails.map((fd) => ({ fd, row: flowParams(book.uuid, fd), atoms: fd.atomDetails.map((a) => atomParams(fd.uuid, a)) }));
-    this.#write('save logbook', () => {
-      this.#st.upsertBook.run(bookRow);
-      for (const f of flows) {
-        this.#upsertFlow(book.uuid, f.fd, f.row);
-        this.#upsertAtoms(f.fd.uuid, f.fd.atomDetails, f.atoms);
-      }
-    });
+    await this.#retrying('save logbook', () =>
+      this.#write('save logbook', () => {
+        this.#st.upsertBook.run(bookRow);
+        for (const f of flows) {
+          this.#upsertFlow(book.uuid, f.fd, f.row);
+          this.#upsertAtoms(f.fd.uuid, f.fd.atomDetails, f.atoms);
+        }
+      }),
+    );
   }
 
   async getLogBook(uuid: string, options?: LoadOptions): Promise<LogBook> {
-    return this.#read('get logbook', () => {
+    return this.#retrying('get logbook', () => this.#read('get logbook', () => {
       const row = this.#st.book.get(uuid) as BookRow | undefined;
       if (row === undefined) throw new NotFound(`logbook '${uuid}' not found`, uuid);
       const book = bookFromRow(row);
       if (options?.lazy === true) return book;
       const flows = this.#st.flowsOfBook.all(uuid) as FlowRow[];
       return withFlows(book, assemble(flows, this.#st.atomsOfBook.all(uuid) as unknown[][]));
-    });
+    }));
   }
 
   async getLogBooks(options?: LoadOptions): Promise<LogBook[]> {
-    return this.#read('get logbooks', () => {
+    return this.#retrying('get logbooks', () => this.#read('get logbooks', () => {
       const books = (this.#st.books.all() as BookRow[]).map(bookFromRow);
       if (options?.lazy !== false) return books;
       const flows = assemble(this.#st.allFlows.all() as FlowRow[], this.#st.allAtoms.all() as unknown[][], true);
@@ -149,72 +188,89 @@ export class SqliteBackend implements Backend {
         else list.push(flow);
       }
       return books.map((b) => withFlows(b, byBook.get(b.uuid) ?? []));
-    });
+    }));
   }
 
   async destroyLogBook(uuid: string): Promise<void> {
-    this.#write('destroy logbook', () => {
-      if (this.#st.deleteBook.run(uuid).changes === 0) throw new NotFound(`logbook '${uuid}' not found (nothing to destroy)`, uuid);
-    });
+    await this.#retrying('destroy logbook', () =>
+      this.#write('destroy logbook', () => {
+        if (this.#st.deleteBook.run(uuid).changes === 0) throw new NotFound(`logbook '${uuid}' not found (nothing to destroy)`, uuid);
+      }),
+    );
   }
 
   async saveFlowDetail(bookUuid: string, flow: FlowDetail): Promise<void> {
     this.#check('save flow detail');
+    checkFlow(flow);
+    if (typeof bookUuid !== 'string') throw new InvariantViolation(`saveFlowDetail() needs the logbook uuid, not ${describeValue(bookUuid)}`, { option: 'bookUuid' });
     const row = flowParams(bookUuid, flow);
     const atoms = flow.atomDetails.map((a) => atomParams(flow.uuid, a));
-    this.#write('save flow detail', () => {
-      if (this.#st.bookExists.get(bookUuid) === undefined) {
-        throw new NotFound(`cannot save flow detail '${flow.uuid}': logbook '${bookUuid}' is not stored`, bookUuid);
-      }
-      this.#upsertFlow(bookUuid, flow, row);
-      this.#upsertAtoms(flow.uuid, flow.atomDetails, atoms);
-    });
+    await this.#retrying('save flow detail', () =>
+      this.#write('save flow detail', () => {
+        if (this.#st.bookExists.get(bookUuid) === undefined) {
+          throw new NotFound(`cannot save flow detail '${flow.uuid}': logbook '${bookUuid}' is not stored`, bookUuid);
+        }
+        this.#upsertFlow(bookUuid, flow, row);
+        this.#upsertAtoms(flow.uuid, flow.atomDetails, atoms);
+      }),
+    );
   }
 
   async getFlowDetail(uuid: string, options?: LoadOptions): Promise<FlowDetail> {
-    return this.#read('get flow detail', () => {
+    return this.#retrying('get flow detail', () => this.#read('get flow detail', () => {
       const row = this.#st.flow.get(uuid) as FlowRow | undefined;
       if (row === undefined) throw new NotFound(`flow detail '${uuid}' not found`, uuid);
       const flow = flowFromRow(row);
       if (options?.lazy === true) return flow;
       return withAtoms(flow, this.#atomsOfFlow(uuid));
-    });
+    }));
   }
 
   async getBookUuidOfFlow(flowUuid: string): Promise<string> {
-    return this.#read('get book of flow', () => {
+    return this.#retrying('get book of flow', () => this.#read('get book of flow', () => {
       const parent = this.#st.flowParent.get(flowUuid) as string | undefined;
       if (parent === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
       return parent;
-    });
+    }));
   }
 
   async saveAtomDetails(flowUuid: string, atoms: readonly AtomDetail[]): Promise<void> {
     this.#check('save atom details');
+    checkAtoms(atoms);
     const rows = atoms.map((a) => atomParams(flowUuid, a));
-    this.#write('save atom details', () => {
-      if (this.#st.flowParent.get(flowUuid) === undefined) {
-        throw new NotFound(`cannot save atom details: flow detail '${flowUuid}' is not stored`, flowUuid);
-      }
-      this.#upsertAtoms(flowUuid, atoms, rows);
-    });
+    await this.#retrying('save atom details', () =>
+      this.#write('save atom details', () => {
+        if (this.#st.flowParent.get(flowUuid) === undefined) {
+          throw new NotFound(`cannot save atom details: flow detail '${flowUuid}' is not stored`, flowUuid);
+        }
+        this.#upsertAtoms(flowUuid, atoms, rows);
+      }),
+    );
   }
 
   async getAtomDetails(flowUuid: string): Promise<AtomDetail[]> {
-    return this.#read('get atom details', () => {
+    return this.#retrying('get atom details', () => this.#read('get atom details', () => {
       if (this.#st.flowParent.get(flowUuid) === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
       return this.#atomsOfFlow(flowUuid);
-    });
+    }));
   }
 
-  /** The hot path: serialise, then one IMMEDIATE transaction of an UPDATE and one upsert per atom. */
+  /**
+   * The hot path: serialise, then one IMMEDIATE transaction of an UPDATE and one upsert per atom.
+   * While another connection holds the lock, waits (asynchronously) up to `busyTimeout`.
+   */
   async commit(flowUuid: string, change: FlowChange): Promise<void> {
-    this.commitSync(flowUuid, change);
+    await this.#retrying('commit', () => this.commitSync(flowUuid, change));
   }
 
-  /** `commit()` without the promise: better-sqlite3 writes synchronously anyway. */
+  /**
+   * `commit()` without the promise: better-sqlite3 writes synchronously anyway. Waits at most one
+   * short slice for a lock, then raises `StorageBusy` (nothing written): the caller may retry
+   * through `commit()`, which waits without blocking the event loop.
+   */
   commitSync(flowUuid: string, change: FlowChange): void {
     this.#check('commit');
+    checkChange(change);
     const { flow, atoms } = change;
     if (flow !== undefined && flow.uuid !== flowUuid) {
       throw new InvariantViolation(`cannot commit flow detail '${flow.uuid}' under flow uuid '${flowUuid}'`, { subject: flowUuid });
@@ -229,7 +285,7 @@ export class SqliteBackend implements Backend {
   }
 
   async clearAll(): Promise<void> {
-    this.#write('clear all', () => this.#db.exec(SQL.clear));
+    await this.#retrying('clear all', () => this.#write('clear all', () => this.#db.exec(SQL.clear)));
   }
 
   /** Closes the connection if this backend opened it. Idempotent. */
@@ -288,9 +344,38 @@ export class SqliteBackend implements Backend {
   }
 
 
+  /**
+   * Runs `fn` now, and again after an asynchronous pause each time it raises `StorageBusy`, until
+   * `busyTimeout` has passed in all; then a `StorageFailure` naming the lock.
+   */
+  async #retrying<T>(what: string, fn: () => T): Promise<T> {
+    let started: number | undefined;
+    let pause = 2;
+    for (;;) {
+      try {
+        return fn();
+      } catch (err) {
+        if (!(err instanceof StorageBusy)) throw err;
+        const now = Date.now();
+        started ??= now - Math.min(BUSY_SLICE_MS, this.busyTimeout);
+        const left = this.busyTimeout - (now - started);
+        if (left <= 0) {
+          throw new StorageFailure(
+            `sqlite store '${this.path}': ${what} failed: ${err.lock} was held by another connection for more than busyTimeout (${this.busyTimeout} ms)`,
+            { cause: err.cause ?? err },
+          );
+        }
+        log('%s: %s busy, retrying in %d ms', this.path, what, Math.min(pause, left));
+        await sleep(Math.min(pause, left));
+        pause = Math.min(pause * 2, 100);
+      }
+    }
+  }
+
   /** Runs `fn` in one IMMEDIATE transaction (callers serialise their values before). */
   #write(what: string, fn: () => void): void {
     this.#check(what);
+    this.#checkFile(what);
     try {
       this.#tx.immediate(fn);
     } catch (err) {
@@ -315,10 +400,34 @@ export class SqliteBackend implements Backend {
     if (this.#closed) throw new StorageFailure(`sqlite store '${this.path}': cannot ${what}: the backend is closed`);
   }
 
+  /**
+   * The file must still be the one opened: deleted or replaced (another inode) while open, writes
+   * would go to a file nobody can open again. One `stat` per write.
+   */
+  #checkFile(what: string): void {
+    const file = this.#file;
+    if (file === undefined) return;
+    let now: { dev: number; ino: number } | undefined;
+    try {
+      now = statSync(this.path, { throwIfNoEntry: false });
+    } catch (err) {
+      throw new StorageFailure(`sqlite store '${this.path}': ${what} failed: the database file cannot be checked (${describeValue((err as Error)?.message)})`, { cause: err });
+    }
+    if (now === undefined) {
+      throw new StorageFailure(`sqlite store '${this.path}': ${what} failed: the database file was deleted while the store was open; nothing more is written`);
+    }
+    if (now.ino !== file.ino || now.dev !== file.dev) {
+      throw new StorageFailure(`sqlite store '${this.path}': ${what} failed: the database file was replaced while the store was open; nothing more is written`);
+    }
+  }
+
   /** Our own errors pass through; driver (and other) errors become a `StorageFailure` saying what happened. */
   #failure(what: string, err: unknown): Error {
     if (err instanceof AtomflowError) return err;
     const where = `sqlite store '${this.path}'`;
+    if (err instanceof Database.SqliteError && err.code.startsWith('SQLITE_BUSY')) {
+      return new StorageBusy(`the lock on '${this.path}'`, `${where}: ${what} failed: ${describeSqliteCode(err.code)} (${err.code}: ${err.message})`, { cause: err });
+    }
     if (err instanceof Database.SqliteError) {
       const meaning = describeSqliteCode(err.code);
       return new StorageFailure(`${where}: ${what} failed: ${meaning} (${err.code}: ${err.message})`, { cause: err });
@@ -379,6 +488,11 @@ export class SqliteBackend implements Backend {
       log('migrated %s from schema version %d to %d', this.path, from, MIGRATIONS.length);
     }).immediate();
   }
+}
+
+function fileIdentity(path: string): { dev: number; ino: number } | undefined {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st === undefined ? undefined : { dev: st.dev, ino: st.ino };
 }
 
 /** Groups atom rows under their flows (flow order kept). With `withParent`, each flow comes with its book uuid. */

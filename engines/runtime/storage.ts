@@ -5,7 +5,7 @@
  * `flush()`, before the step's events are emitted.
  */
 import type { ArgBinding } from '../../lib/atom.js';
-import { InvariantViolation, NotFound } from '../../lib/errors.js';
+import { InvariantViolation, NotFound, StorageBusy } from '../../lib/errors.js';
 import { Failure } from '../../lib/failure.js';
 import { History } from '../../lib/retry.js';
 import type { AtomState, FlowState, Intention } from '../../lib/states.js';
@@ -86,8 +86,14 @@ export class Storage {
     const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms, positions } : { atoms, positions };
     this.#flowDirty = false;
     if (this.#commitSync !== undefined) {
-      this.#commitSync(this.flow.uuid, change);
-      return undefined;
+      try {
+        this.#commitSync(this.flow.uuid, change);
+        return undefined;
+      } catch (e) {
+        // Another connection holds the lock: wait for it through the asynchronous commit (which
+        // never blocks the event loop), as a backend without commitSync would.
+        if (!(e instanceof StorageBusy)) throw e;
+      }
     }
     return this.backend.commit(this.flow.uuid, change);
   }
