@@ -28,7 +28,7 @@ import Database from 'better-sqlite3';
 import createDebug from 'debug';
 import { describeValue } from '../lib/describe.js';
 import { AtomflowError, InvariantViolation, NotFound, StorageBusy, StorageFailure } from '../lib/errors.js';
-import type { Backend, FlowChange, LoadOptions } from './backend.js';
+import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
 import { checkAtoms, checkBook, checkChange, checkFlow, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
 import {
   APPLICATION_ID,
@@ -42,6 +42,7 @@ import {
   atomUpdateParams,
   bookFromRow,
   bookParams,
+  findFlowsSql,
   flowFromRow,
   flowParams,
   flowUpdateParams,
@@ -63,7 +64,10 @@ const RAW: ReadonlySet<string> = new Set(['atomsOfFlow', 'atomsOfBook', 'allAtom
 /** Statements answering one value (or undefined) rather than a row. */
 const PLUCKED: ReadonlySet<string> = new Set(['bookExists', 'flowParent', 'atomParent']);
 
- /** How long one synchronous attempt may wait for a lock (the connection's busy_timeout), in ms. */
+/** Statements answering rows as arrays (the purge candidates). */
+const ARRAYS: ReadonlySet<string> = new Set(['purgeCandidates']);
+
+/** How long one synchronous attempt may wait for a lock (the connection's busy_timeout), in ms. */
 export const BUSY_SLICE_MS = 10;
 
 /** Opens without waiting more than one slice for a lock (`openBackend` retries asynchronously). */
@@ -132,7 +136,7 @@ export class SqliteBackend implements Backend {
       for (const [name, sql] of Object.entries(SQL)) {
         if (name === 'clear') continue;
         const statement = db.prepare(sql);
-        st[name] = PLUCKED.has(name) ? statement.pluck() : RAW.has(name) ? statement.raw(true) : statement;
+        st[name] = PLUCKED.has(name) ? statement.pluck() : RAW.has(name) || ARRAYS.has(name) ? statement.raw(true) : statement;
       }
       this.#st = st as Statements;
       this.#tx = db.transaction((fn: () => unknown) => fn());
@@ -282,6 +286,32 @@ export class SqliteBackend implements Backend {
       if (!found) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
       if (atoms !== undefined && atomRows !== undefined) this.#updateAtoms(flowUuid, atoms, atomRows);
     });
+  }
+
+  async findFlows(query?: FlowQuery): Promise<FlowDetail[]> {
+    const q = resolveFlowQuery(query);
+    return this.#retrying('find flows', () => this.#read('find flows', () => {
+      const { sql, params } = findFlowsSql(q.states, q.bookUuid, q.limit);
+      // Few distinct shapes (states x book x limit): better-sqlite3 prepares each one quickly.
+      return (this.#db.prepare(sql).all(...params) as FlowRow[]).map(flowFromRow);
+    }));
+  }
+
+  async purge(options: PurgeOptions): Promise<number> {
+    const { before, states } = resolvePurge(options);
+    let removed = 0;
+    await this.#retrying('purge', () => this.#write('purge', () => {
+      removed = 0;
+      const books = new Set<string>();
+      for (const [uuid, parent, state] of this.#st.purgeCandidates.all(before) as Array<[string, string, FlowDetail['state']]>) {
+        if (!stateIn(state, states)) continue;
+        this.#st.deleteFlow.run(uuid);
+        books.add(parent);
+        removed++;
+      }
+      for (const b of books) this.#st.deleteBookIfEmpty.run(b, b);
+    }));
+    return removed;
   }
 
   async clearAll(): Promise<void> {
