@@ -4,7 +4,7 @@
  * The side-effect journal shows that completed atoms never ran again and only the in-flight atom
  * re-ran; final states and results equal an uncrashed run's. Then a seeded random sweep.
  */
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -42,8 +42,15 @@ async function outcome(dir: string, uuid: string): Promise<Outcome> {
   }
 }
 
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-crash-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-crash-'));
+  dirs.push(dir);
+  return dir;
 }
 
 async function uncrashed(kind: CrashFlowKind): Promise<Outcome> {
