@@ -3,8 +3,9 @@
  * with an optional retry controller, and the links between its children. The compiler only reads
  * `pattern`, `retry`, `iterNodes()` and `iterLinks()`.
  */
+import { describeValue } from './describe.js';
 import { Atom } from './atom.js';
-import { InvariantViolation } from './errors.js';
+import { DuplicateNameError, InvariantViolation } from './errors.js';
 import { Retry } from './retry.js';
 import type { Depth } from './states.js';
 
@@ -44,10 +45,15 @@ export abstract class Flow {
   readonly retry: Retry | undefined;
   protected readonly items: FlowItem[] = [];
   readonly #members = new Set<FlowItem>();
+  /**
+   * The named atoms of this flow's tree as known when they were added (a subflow's own later
+   * additions are not seen here; compile() checks the whole tree), to refuse a name clash at add().
+   */
+  readonly #names = new Map<string, Atom>();
 
   constructor(name: string, options: FlowOptions = {}) {
     if (typeof name !== 'string' || name.length === 0) {
-      throw new InvariantViolation(`a flow needs a non-empty string name, not ${JSON.stringify(name)}`, { option: 'name' });
+      throw new InvariantViolation(`a flow needs a non-empty string name, not ${describeValue(name)}`, { option: 'name' });
     }
     this.name = name;
     if (typeof options !== 'object' || options === null) {
@@ -62,6 +68,7 @@ export abstract class Flow {
       }
       options.retry.assignDefaultName(`${name}_retry`);
       this.retry = options.retry;
+      this.#names.set(options.retry.name, options.retry);
     }
   }
 
@@ -69,19 +76,51 @@ export abstract class Flow {
   add(...items: FlowItem[]): this {
     for (const item of items) this.checkItem(item);
     const fresh: FlowItem[] = [];
+    const unique = new Set<FlowItem>();
     for (const item of items) {
-      if (this.#members.has(item)) continue;
-      this.#members.add(item);
+      if (this.#members.has(item) || unique.has(item)) continue;
+      unique.add(item);
       fresh.push(item);
     }
     if (fresh.length === 0) return this;
+    const named = this.#namesOf(fresh);
+    for (const item of fresh) this.#members.add(item);
     try {
       this.addChecked(fresh);
     } catch (e) {
       for (const item of fresh) this.#members.delete(item);
       throw e;
     }
+    for (const [n, atom] of named) this.#names.set(n, atom);
     return this;
+  }
+
+  /**
+   * The named atoms `items` bring (their whole trees); a name already used by another atom of this
+   * flow, or by two of them, is a DuplicateNameError listing every such name. (The same atom object
+   * twice is left to compile(), which says so.)
+   */
+  #namesOf(items: readonly FlowItem[]): Map<string, Atom> {
+    const batch = new Map<string, Atom>();
+    const clashes = new Set<string>();
+    const visit = (item: FlowItem): void => {
+      if (item instanceof Flow) {
+        if (item.retry !== undefined) visit(item.retry);
+        for (const child of item.iterNodes()) visit(child);
+        return;
+      }
+      if (!item.hasName) return;
+      const n = item.name;
+      const prev = this.#names.get(n) ?? batch.get(n);
+      if (prev === undefined) batch.set(n, item);
+      else if (prev !== item) clashes.add(n);
+    };
+    for (const item of items) visit(item);
+    if (clashes.size > 0) {
+      const names = [...clashes].sort();
+      throw new DuplicateNameError(names, `flow '${this.name}': atoms with duplicate names found: [${names.join(', ')}]; each atom of a flow tree needs its own name`);
+    }
+    return batch;
   }
 
   /** Pattern-specific insertion (a graph flow infers links and refuses cycles here). */
@@ -174,5 +213,5 @@ export function itemName(item: FlowItem): string {
 function describe(x: unknown): string {
   if (x === null) return 'null';
   if (typeof x === 'object') return `an object of class ${(x as object).constructor?.name ?? 'Object'}`;
-  return `${typeof x} ${JSON.stringify(x)}`;
+  return `${typeof x} ${describeValue(x)}`;
 }

@@ -8,7 +8,7 @@
  */
 import { InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
 import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
-import { checkAtoms, checkBook, checkChange, checkFlow, updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
+import { checkAtoms, checkBook, checkChange, checkFlow, checkUuid, updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
 
 interface AtomEntry {
   readonly flowUuid: string;
@@ -64,6 +64,7 @@ export class MemoryBackend implements Backend {
   }
 
   async getLogBook(uuid: string, options?: LoadOptions): Promise<LogBook> {
+    checkUuid(uuid, 'uuid');
     this.#check();
     const entry = this.#books.get(uuid);
     if (entry === undefined) throw new NotFound(`logbook '${uuid}' not found`, uuid);
@@ -77,6 +78,7 @@ export class MemoryBackend implements Backend {
   }
 
   async destroyLogBook(uuid: string): Promise<void> {
+    checkUuid(uuid, 'uuid');
     this.#check();
     const entry = this.#books.get(uuid);
     if (entry === undefined) throw new NotFound(`logbook '${uuid}' not found (nothing to destroy)`, uuid);
@@ -89,6 +91,7 @@ export class MemoryBackend implements Backend {
   }
 
   async saveFlowDetail(bookUuid: string, flow: FlowDetail): Promise<void> {
+    checkUuid(bookUuid, 'bookUuid');
     this.#check();
     checkFlow(flow);
     const entry = this.#books.get(bookUuid);
@@ -99,6 +102,7 @@ export class MemoryBackend implements Backend {
   }
 
   async getFlowDetail(uuid: string, options?: LoadOptions): Promise<FlowDetail> {
+    checkUuid(uuid, 'uuid');
     this.#check();
     const fe = this.#flows.get(uuid);
     if (fe === undefined) throw new NotFound(`flow detail '${uuid}' not found`, uuid);
@@ -106,6 +110,7 @@ export class MemoryBackend implements Backend {
   }
 
   async getBookUuidOfFlow(flowUuid: string): Promise<string> {
+    checkUuid(flowUuid, 'flowUuid');
     this.#check();
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
@@ -113,6 +118,7 @@ export class MemoryBackend implements Backend {
   }
 
   async saveAtomDetails(flowUuid: string, atoms: readonly AtomDetail[]): Promise<void> {
+    checkUuid(flowUuid, 'flowUuid');
     this.#check();
     checkAtoms(atoms);
     const fe = this.#flows.get(flowUuid);
@@ -122,6 +128,7 @@ export class MemoryBackend implements Backend {
   }
 
   async getAtomDetails(flowUuid: string): Promise<AtomDetail[]> {
+    checkUuid(flowUuid, 'flowUuid');
     this.#check();
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
@@ -137,6 +144,7 @@ export class MemoryBackend implements Backend {
    * lookup), check ownership for all of them, then write. No copying, no JSON.
    */
   commitSync(flowUuid: string, change: FlowChange): void {
+    checkUuid(flowUuid, 'flowUuid');
     this.#check();
     checkChange(change);
     const fe = this.#flows.get(flowUuid);

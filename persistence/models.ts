@@ -552,3 +552,8 @@ export function checkChange(c: unknown): void {
   if (c.atoms !== undefined) checkAtoms(c.atoms);
   if (c.positions !== undefined && !Array.isArray(c.positions)) bad('change', `positions must be an array, not ${describeValue(c.positions)}`);
 }
+
+/** A uuid argument of a backend call: a non-empty string (InvariantViolation naming `option` otherwise). */
+export function checkUuid(uuid: unknown, option: string): asserts uuid is string {
+  if (typeof uuid !== 'string' || uuid === '') throw new InvariantViolation(`${option} must be a non-empty string uuid, not ${describeValue(uuid)}`, { option });
+}

@@ -29,7 +29,7 @@ import createDebug from 'debug';
 import { describeValue } from '../lib/describe.js';
 import { AtomflowError, InvariantViolation, NotFound, StorageBusy, StorageFailure } from '../lib/errors.js';
 import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
-import { checkAtoms, checkBook, checkChange, checkFlow, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
+import { checkAtoms, checkBook, checkChange, checkFlow, checkUuid, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
 import {
   APPLICATION_ID,
   CREATE_SCHEMA_VERSION,
@@ -170,6 +170,7 @@ export class SqliteBackend implements Backend {
   }
 
   async getLogBook(uuid: string, options?: LoadOptions): Promise<LogBook> {
+    checkUuid(uuid, 'uuid');
     return this.#retrying('get logbook', () => this.#read('get logbook', () => {
       const row = this.#st.book.get(uuid) as BookRow | undefined;
       if (row === undefined) throw new NotFound(`logbook '${uuid}' not found`, uuid);
@@ -196,6 +197,7 @@ export class SqliteBackend implements Backend {
   }
 
   async destroyLogBook(uuid: string): Promise<void> {
+    checkUuid(uuid, 'uuid');
     await this.#retrying('destroy logbook', () =>
       this.#write('destroy logbook', () => {
         if (this.#st.deleteBook.run(uuid).changes === 0) throw new NotFound(`logbook '${uuid}' not found (nothing to destroy)`, uuid);
@@ -204,6 +206,7 @@ export class SqliteBackend implements Backend {
   }
 
   async saveFlowDetail(bookUuid: string, flow: FlowDetail): Promise<void> {
+    checkUuid(bookUuid, 'bookUuid');
     this.#check('save flow detail');
     checkFlow(flow);
     if (typeof bookUuid !== 'string') throw new InvariantViolation(`saveFlowDetail() needs the logbook uuid, not ${describeValue(bookUuid)}`, { option: 'bookUuid' });
@@ -221,6 +224,7 @@ export class SqliteBackend implements Backend {
   }
 
   async getFlowDetail(uuid: string, options?: LoadOptions): Promise<FlowDetail> {
+    checkUuid(uuid, 'uuid');
     return this.#retrying('get flow detail', () => this.#read('get flow detail', () => {
       const row = this.#st.flow.get(uuid) as FlowRow | undefined;
       if (row === undefined) throw new NotFound(`flow detail '${uuid}' not found`, uuid);
@@ -231,6 +235,7 @@ export class SqliteBackend implements Backend {
   }
 
   async getBookUuidOfFlow(flowUuid: string): Promise<string> {
+    checkUuid(flowUuid, 'flowUuid');
     return this.#retrying('get book of flow', () => this.#read('get book of flow', () => {
       const parent = this.#st.flowParent.get(flowUuid) as string | undefined;
       if (parent === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
@@ -239,6 +244,7 @@ export class SqliteBackend implements Backend {
   }
 
   async saveAtomDetails(flowUuid: string, atoms: readonly AtomDetail[]): Promise<void> {
+    checkUuid(flowUuid, 'flowUuid');
     this.#check('save atom details');
     checkAtoms(atoms);
     const rows = atoms.map((a) => atomParams(flowUuid, a));
@@ -253,6 +259,7 @@ export class SqliteBackend implements Backend {
   }
 
   async getAtomDetails(flowUuid: string): Promise<AtomDetail[]> {
+    checkUuid(flowUuid, 'flowUuid');
     return this.#retrying('get atom details', () => this.#read('get atom details', () => {
       if (this.#st.flowParent.get(flowUuid) === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
       return this.#atomsOfFlow(flowUuid);
@@ -273,6 +280,7 @@ export class SqliteBackend implements Backend {
    * through `commit()`, which waits without blocking the event loop.
    */
   commitSync(flowUuid: string, change: FlowChange): void {
+    checkUuid(flowUuid, 'flowUuid');
     this.#check('commit');
     checkChange(change);
     const { flow, atoms } = change;
