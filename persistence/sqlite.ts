@@ -67,6 +67,9 @@ const PLUCKED: ReadonlySet<string> = new Set(['bookExists', 'flowParent', 'atomP
 /** Statements answering rows as arrays (the purge candidates). */
 const ARRAYS: ReadonlySet<string> = new Set(['purgeCandidates']);
 
+/** Engine steps that do not end a run check the file at most this often (ms); other writes always. */
+export const FILE_CHECK_MS = 20;
+
 /** How long one synchronous attempt may wait for a lock (the connection's busy_timeout), in ms. */
 export const BUSY_SLICE_MS = 10;
 
@@ -90,6 +93,8 @@ export class SqliteBackend implements Backend {
   #closed = false;
   /** The file's identity when opened (device and inode), checked before each write. */
   readonly #file: { readonly dev: number; readonly ino: number } | undefined;
+  /** When the file was last checked (performance.now()). */
+  #fileCheckedAt = Number.NEGATIVE_INFINITY;
   /** The total wait for a lock (ms): the `busyTimeout` option. */
   readonly busyTimeout: number;
 
@@ -289,11 +294,13 @@ export class SqliteBackend implements Backend {
     }
     const flowRow = flow === undefined ? undefined : flowUpdateParams(flow);
     const atomRows = atoms === undefined ? undefined : atoms.map((a) => atomParams(flowUuid, a));
+    // The file check is paced on the hot path, but a run's final state is never written unchecked.
+    const final = flow !== undefined && (flow.state === 'SUCCESS' || flow.state === 'REVERTED' || flow.state === 'FAILURE' || flow.state === 'SUSPENDED');
     this.#write('commit', () => {
       const found = flowRow !== undefined ? this.#st.updateFlow.run(flowRow).changes > 0 : this.#st.flowParent.get(flowUuid) !== undefined;
       if (!found) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
       if (atoms !== undefined && atomRows !== undefined) this.#updateAtoms(flowUuid, atoms, atomRows);
-    });
+    }, !final);
   }
 
   async findFlows(query?: FlowQuery): Promise<FlowDetail[]> {
@@ -411,9 +418,9 @@ export class SqliteBackend implements Backend {
   }
 
   /** Runs `fn` in one IMMEDIATE transaction (callers serialise their values before). */
-  #write(what: string, fn: () => void): void {
+  #write(what: string, fn: () => void, paced = false): void {
     this.#check(what);
-    this.#checkFile(what);
+    this.#checkFile(what, paced);
     try {
       this.#tx.immediate(fn);
     } catch (err) {
@@ -440,11 +447,17 @@ export class SqliteBackend implements Backend {
 
   /**
    * The file must still be the one opened: deleted or replaced (another inode) while open, writes
-   * would go to a file nobody can open again. One `stat` per write.
+   * would go to a file nobody can open again. One `stat` (1.5-6 µs measured) per write, except
+   * that `paced` writes (engine steps that do not end a run) check at most every FILE_CHECK_MS.
    */
-  #checkFile(what: string): void {
+  #checkFile(what: string, paced: boolean): void {
     const file = this.#file;
     if (file === undefined) return;
+    if (paced) {
+      const now = performance.now();
+      if (now - this.#fileCheckedAt < FILE_CHECK_MS) return;
+      this.#fileCheckedAt = now;
+    }
     let now: { dev: number; ino: number } | undefined;
     try {
       now = statSync(this.path, { throwIfNoEntry: false });

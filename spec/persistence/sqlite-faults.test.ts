@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { InvariantViolation, LinearFlow, SqliteBackend, StorageFailure, load, openBackend, task, type EngineKind } from '../../index.js';
+import { InvariantViolation, LinearFlow, MemoryBackend, SqliteBackend, StorageFailure, load, openBackend, task, type Backend, type EngineKind, type FlowChange } from '../../index.js';
 import { T } from '../support/index.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-faults-'));
@@ -124,4 +124,24 @@ describe('SQLite open and reads under a lock', () => {
     assert.throws(() => new SqliteBackend(''), InvariantViolation);
     assert.throws(() => new SqliteBackend(42 as never), InvariantViolation);
   });
+});
+
+describe("a run whose final state cannot be stored does not report that it ended", () => {
+  for (const engine of engines) {
+    for (const [label, Base] of [['memory', MemoryBackend], ['sqlite', SqliteBackend]] as const) {
+      test(`${engine}, ${label}: run() rejects with the StorageFailure`, async () => {
+        class FailsAtTheEnd extends (Base as unknown as new (path?: string) => SqliteBackend) {
+          override commitSync(uuid: string, change: FlowChange): void {
+            if (change.flow?.state === 'SUCCESS') throw new StorageFailure('disk full (simulated) on the final commit');
+            super.commitSync(uuid, change);
+          }
+        }
+        const backend = label === 'memory' ? new (FailsAtTheEnd as unknown as new () => Backend)() : new FailsAtTheEnd(fresh());
+        const e = load(new LinearFlow('f').add(new T('a', { ret: 1 }), new T('b', { ret: 2 })), { engine, backend });
+        await assert.rejects(e.run(), (err: unknown) => err instanceof StorageFailure && /final commit/.test(err.message));
+        assert.equal((await backend.getFlowDetail(e.flowDetail.uuid)).state, 'RUNNING');
+        await backend.close();
+      });
+    }
+  }
 });
