@@ -75,34 +75,34 @@ export abstract class Flow {
   /** Adds atoms or flows; adding the same object again is ignored. Returns the flow. */
   add(...items: FlowItem[]): this {
     for (const item of items) this.checkItem(item);
+    const named = this.#claimNames(items);
     const fresh: FlowItem[] = [];
-    const unique = new Set<FlowItem>();
     for (const item of items) {
-      if (this.#members.has(item) || unique.has(item)) continue;
-      unique.add(item);
+      if (this.#members.has(item)) continue;
+      this.#members.add(item);
       fresh.push(item);
     }
     if (fresh.length === 0) return this;
-    const named = this.#namesOf(fresh);
-    for (const item of fresh) this.#members.add(item);
     try {
       this.addChecked(fresh);
     } catch (e) {
       for (const item of fresh) this.#members.delete(item);
+      for (const n of named) this.#names.delete(n);
       throw e;
     }
-    for (const [n, atom] of named) this.#names.set(n, atom);
     return this;
   }
 
   /**
-   * The named atoms `items` bring (their whole trees); a name already used by another atom of this
-   * flow, or by two of them, is a DuplicateNameError listing every such name. (The same atom object
-   * twice is left to compile(), which says so.)
+   * Records the named atoms `items` bring (their whole trees) and returns the names recorded. A name
+   * already used by another atom of this flow, or by two of them, is a DuplicateNameError listing
+   * every such name, and nothing is recorded. (The same atom object twice is left to compile(),
+   * which says so.)
    */
-  #namesOf(items: readonly FlowItem[]): Map<string, Atom> {
-    const batch = new Map<string, Atom>();
-    const clashes = new Set<string>();
+  #claimNames(items: readonly FlowItem[]): string[] {
+    const names = this.#names;
+    const added: string[] = [];
+    let clashes: Set<string> | undefined;
     const visit = (item: FlowItem): void => {
       if (item instanceof Flow) {
         if (item.retry !== undefined) visit(item.retry);
@@ -111,16 +111,21 @@ export abstract class Flow {
       }
       if (!item.hasName) return;
       const n = item.name;
-      const prev = this.#names.get(n) ?? batch.get(n);
-      if (prev === undefined) batch.set(n, item);
-      else if (prev !== item) clashes.add(n);
+      const prev = names.get(n);
+      if (prev === undefined) {
+        names.set(n, item);
+        added.push(n);
+      } else if (prev !== item) {
+        (clashes ??= new Set()).add(n);
+      }
     };
     for (const item of items) visit(item);
-    if (clashes.size > 0) {
-      const names = [...clashes].sort();
-      throw new DuplicateNameError(names, `flow '${this.name}': atoms with duplicate names found: [${names.join(', ')}]; each atom of a flow tree needs its own name`);
+    if (clashes !== undefined) {
+      for (const n of added) names.delete(n);
+      const list = [...clashes].sort();
+      throw new DuplicateNameError(list, `flow '${this.name}': atoms with duplicate names found: [${list.join(', ')}]; each atom of a flow tree needs its own name`);
     }
-    return batch;
+    return added;
   }
 
   /** Pattern-specific insertion (a graph flow infers links and refuses cycles here). */

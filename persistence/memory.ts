@@ -8,7 +8,7 @@
  */
 import { InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
 import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
-import { checkAtoms, checkBook, checkChange, checkFlow, checkUuid, updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
+import { checkAtoms, checkBook, checkChangeFast, checkFlow, checkUuid, updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
 
 interface AtomEntry {
   readonly flowUuid: string;
@@ -146,7 +146,7 @@ export class MemoryBackend implements Backend {
   commitSync(flowUuid: string, change: FlowChange): void {
     checkUuid(flowUuid, 'flowUuid');
     this.#check();
-    checkChange(change);
+    checkChangeFast(change);
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
     const flow = change.flow;

@@ -557,3 +557,21 @@ export function checkChange(c: unknown): void {
 export function checkUuid(uuid: unknown, option: string): asserts uuid is string {
   if (typeof uuid !== 'string' || uuid === '') throw new InvariantViolation(`${option} must be a non-empty string uuid, not ${describeValue(uuid)}`, { option });
 }
+
+/**
+ * The commit hot path's check (memory backend): the change's shape and, per atom, what the backend
+ * itself relies on (an object with a string uuid, a known state and intention). A few typeof and
+ * set lookups; `checkChange` does the whole record check where a commit costs far more anyway.
+ */
+export function checkChangeFast(c: unknown): void {
+  if (typeof c !== 'object' || c === null) bad('change', `must be an object ({ flow?, atoms?, positions? }), not ${describeValue(c)}`);
+  const { flow, atoms } = c as { flow?: unknown; atoms?: unknown };
+  if (flow !== undefined && (typeof flow !== 'object' || flow === null || typeof (flow as { uuid?: unknown }).uuid !== 'string')) checkFlow(flow, false);
+  if (flow !== undefined && (flow as { state?: unknown }).state !== null && !FLOW_STATES.has((flow as { state?: unknown }).state)) checkFlow(flow, false);
+  if (atoms === undefined) return;
+  if (!Array.isArray(atoms)) bad('atoms', `must be an array of atom details, not ${describeValue(atoms)}`);
+  for (let k = 0; k < atoms.length; k++) {
+    const a = atoms[k] as { uuid?: unknown; state?: unknown; intention?: unknown } | null;
+    if (typeof a !== 'object' || a === null || typeof a.uuid !== 'string' || !ATOM_STATES.has(a.state) || !INTENTIONS.has(a.intention)) checkAtom(a);
+  }
+}

@@ -126,7 +126,8 @@ export class AtomJob implements Job, StartEntry, Completion {
    * by whoever receives it) cannot make the live run differ from the stored one.
    */
   settle(ok: boolean, value: unknown): Completion {
-    if (ok && value !== undefined && value !== null && typeof value !== 'string' && typeof value !== 'boolean') {
+    // Strings, booleans, null, undefined and finite numbers (not -0) are stored as they are: no call.
+    if (ok && value !== undefined && value !== null && !plain(value)) {
       try {
         value = storable(value, this.action === 'execute' ? 'result' : 'revert result', { atom: this.prev.name });
       } catch (e) {
@@ -141,6 +142,11 @@ export class AtomJob implements Job, StartEntry, Completion {
 }
 
 const NO_EVENTS: readonly EventEntry[] = Object.freeze([]);
+
+function plain(value: unknown): boolean {
+  const t = typeof value;
+  return t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(value) && !Object.is(value, -0));
+}
 
 /** Progress details are stored with the atom: an object of JSON data, else the `progress()` call throws. */
 function progressDetails(atom: string, details: unknown): Readonly<Record<string, unknown>> | undefined {
