@@ -208,3 +208,26 @@ for (const [config, engine, makeBackend] of configs) {
     });
   });
 }
+
+describe('a reloaded run sees the values the live run saw (sqlite)', () => {
+  test('results with undefined-valued keys, nested data: live, stored and reloaded agree', async () => {
+    const file = path.join(dir, `v-${++files}.db`);
+    const backend = new SqliteBackend(file);
+    try {
+      const flow = (): LinearFlow =>
+        new LinearFlow('f').add(
+          task({ name: 'a', provides: 'data', execute: () => ({ keep: [1, { deep: 'x' }], gone: undefined, n: null }) }),
+          task({ name: 'b', requires: ['data'], execute: ({ data }) => Object.keys(data as object).join(',') }),
+        );
+      const live = load(flow(), { backend });
+      await live.run();
+      assert.equal(live.storage.get('b'), 'keep,n'); // the live run already saw what JSON keeps
+      const reloaded = load(flow(), { backend, flowDetail: live.flowDetail.uuid });
+      await reloaded.prepare();
+      assert.deepEqual(reloaded.storage.get('a'), live.storage.get('a'));
+      assert.deepEqual(reloaded.storage.fetchAll(), live.storage.fetchAll());
+    } finally {
+      await backend.close();
+    }
+  });
+});
