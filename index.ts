@@ -34,6 +34,7 @@ export {
   ClaimLost,
   InvalidSchedule,
   AtomTimeout,
+  WorkerLost,
   AtomState,
   FlowState,
   EngineState,
@@ -43,6 +44,7 @@ export {
 } from './lib/index.js';
 export type {
   AtomOptions,
+  Redeliver,
   AtomContext,
   RevertContext,
   ArgBinding,
@@ -84,6 +86,11 @@ export {
   type ResumeError,
   type LoadOptions,
   type EngineKind,
+  type WorkerOptions,
+  createWorker,
+  type CreateWorkerOptions,
+  type AtomflowWorker,
+  type AtomSource,
   type Compilation,
   type CompiledAtom,
   type CompiledFlow,

@@ -40,6 +40,7 @@ import {
 import { linearSerialSqlite, rawSqlite, resumeSqlite } from './sqlite-cases.js';
 import { unorderedSerialMem, unorderedSerialSqlite } from './semantics-cases.js';
 import { objectResultsSerialMem } from './robust-cases.js';
+import { WORKER_CASES } from './worker-cases.js';
 
 /** The TaskFlow script's cases, by name (compare.ts runs these). */
 export const TASKFLOW_CASES: Readonly<Record<string, Workload>> = {
@@ -152,6 +153,7 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
     for (const size of sizes) lines.push({ row: { ...toRow('scaling', await measure(TASKFLOW_CASES['linear_serial_mem']!, size)), of: 'linear_serial_mem' }, perAtom: true });
     return judgeScaling(lines);
   },
+  ...WORKER_CASES,
 };
 
 /** Budgets of the scaling rows: ≤ 5 µs each, and within ±25% of the first (smallest) size. */

@@ -16,6 +16,7 @@ import { updateFlow, type FlowDetail, type LogBook } from '../persistence/models
 import { compile, type Compilation } from './compiler/compile.js';
 import { ParallelExecutor } from './executors/parallel.js';
 import { SerialExecutor } from './executors/serial.js';
+import { WorkerExecutor } from './executors/worker.js';
 import type { Executor, Post } from './executors/executor.js';
 import { resolveOptions, rulesFor, storedRules, type FailureRules, type LoadOptions, type ResolvedOptions } from './options.js';
 import { freshStorage, persistFresh, storedStorage } from './prepare.js';
@@ -64,8 +65,8 @@ export class Engine {
     }
   }
 
-  get kind(): 'serial' | 'parallel' {
-    return this.options.engine === 'parallel' ? 'parallel' : 'serial';
+  get kind(): 'serial' | 'parallel' | 'worker' {
+    return this.options.engine;
   }
 
   /** Builds the execution graph (idempotent). Duplicate names and misplaced retries are refused here. */
@@ -151,8 +152,20 @@ export class Engine {
     if (Object.keys(missing).length > 0) throw new MissingDependencies(missing, `flow '${storage.compilation.rootName}'`);
   }
 
+  /** The running machine's executor (closed when the run ends). */
+  #exec: Executor | undefined;
+
   #executor(post: Post): Executor {
-    return this.options.engine === 'parallel' ? new ParallelExecutor(post, this.options.maxWorkers) : new SerialExecutor(post);
+    const o = this.options;
+    this.#exec =
+      o.engine === 'parallel' ? new ParallelExecutor(post, o.maxWorkers) : o.engine === 'worker' ? new WorkerExecutor(post, o.worker!) : new SerialExecutor(post);
+    return this.#exec;
+  }
+
+  async #closeExecutor(): Promise<void> {
+    const exec = this.#exec;
+    this.#exec = undefined;
+    await exec?.close?.();
   }
 
   async #start(options: RunOptions): Promise<Machine | undefined> {
@@ -215,6 +228,7 @@ export class Engine {
       }
     } finally {
       this.#end(machine, state);
+      await this.#closeExecutor();
     }
     if (state === 'FAILURE' || state === 'REVERTED') throw machine.outcome(state);
   }
@@ -241,6 +255,7 @@ export class Engine {
         while (!TERMINAL.has(state)) state = await machine.step(state);
       }
       this.#end(machine, state);
+      await this.#closeExecutor();
     }
   }
 

@@ -1,6 +1,7 @@
 export { Engine, type RunOptions } from './engine.js';
 export { EngineStorage } from './storage-view.js';
 export { load, run, resume, type ResumeOptions, type ResumeError } from './load.js';
-export type { LoadOptions, EngineKind } from './options.js';
+export type { LoadOptions, EngineKind, WorkerOptions } from './options.js';
 export { compile, type Compilation, type CompiledAtom, type CompiledFlow } from './compiler/compile.js';
 export { systemClock, ManualClock, type Clock } from './runtime/clock.js';
+export { createWorker, type CreateWorkerOptions, type AtomflowWorker, type AtomSource } from './executors/worker-server.js';

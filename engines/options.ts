@@ -48,6 +48,30 @@ export interface LoadOptions {
   random?: () => number;
   /** Id generator for new records. */
   ids?: IdGenerator;
+  /** Engine 'worker': where the workers listen (see `WorkerOptions`). */
+  worker?: WorkerOptions;
+}
+
+/** Engine 'worker': the BullMQ queue on Redis that worker processes (`createWorker`) serve. */
+export interface WorkerOptions {
+  /** A redis:// URL or ioredis options; default `process.env.ATOMFLOW_REDIS_URL`, else redis://127.0.0.1:6379. */
+  connection?: string | Readonly<Record<string, unknown>>;
+  /** The queue name; default `process.env.ATOMFLOW_WORKER_QUEUE`, else 'atomflow'. */
+  queue?: string;
+  /** Atoms in flight at once (default 64). */
+  maxInFlight?: number;
+  /** How often jobs in flight are checked against Redis (lost events, a restarted Redis), ms; default 5000. */
+  checkMs?: number;
+  /** How long finished jobs stay in Redis, so an engine that died can pick up their results, ms; default 1 day. */
+  keepJobsMs?: number;
+}
+
+export interface ResolvedWorkerOptions {
+  readonly connection: string | Readonly<Record<string, unknown>>;
+  readonly queue: string;
+  readonly maxInFlight: number;
+  readonly checkMs: number;
+  readonly keepJobsMs: number;
 }
 
 export interface ResolvedOptions {
@@ -66,9 +90,10 @@ export interface ResolvedOptions {
   readonly clock: Clock;
   readonly random: () => number;
   readonly ids: IdGenerator | undefined;
+  readonly worker: ResolvedWorkerOptions | undefined;
 }
 
-const KEYS = new Set(['engine', 'store', 'backend', 'maxWorkers', 'onFailure', 'revertScope', 'book', 'flowDetail', 'flowUuid', 'meta', 'clock', 'random', 'ids']);
+const KEYS = new Set(['engine', 'store', 'backend', 'maxWorkers', 'onFailure', 'revertScope', 'book', 'flowDetail', 'flowUuid', 'meta', 'clock', 'random', 'ids', 'worker']);
 
 function fail(option: string, what: string): InvariantViolation {
   return new InvariantViolation(`engine option '${option}' ${what}`, { option });
@@ -89,7 +114,6 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     }
     throw fail('engine', `must be 'serial', 'parallel' or 'worker', not ${describeValue(engine)}`);
   }
-  if (engine === 'worker') throw fail('engine', "'worker' (the distributed engine) is not available yet; use 'serial' or 'parallel'");
   if (options.store !== undefined && !isRecord(options.store)) throw fail('store', 'must be an object of values keyed by name');
   // Store values are persisted with the run: what JSON cannot hold is refused here (UnstorableValue).
   const store = options.store === undefined ? undefined : (storable(options.store, 'store', { option: 'store' }) as Readonly<Record<string, unknown>>);
@@ -136,6 +160,35 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     clock,
     random: options.random ?? Math.random,
     ids: options.ids,
+    worker: engine === 'worker' || options.worker !== undefined ? resolveWorker(options.worker) : undefined,
+  });
+}
+
+const WORKER_KEYS = new Set(['connection', 'queue', 'maxInFlight', 'checkMs', 'keepJobsMs']);
+
+function positive(key: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw fail(`worker.${key}`, `must be an integer >= 1, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** The worker engine's options, with the environment's defaults (ATOMFLOW_REDIS_URL, ATOMFLOW_WORKER_QUEUE). */
+export function resolveWorker(w: WorkerOptions | undefined): ResolvedWorkerOptions {
+  if (w !== undefined && !isRecord(w)) throw fail('worker', 'must be an object ({ connection, queue, ... })');
+  const o: WorkerOptions = w ?? {};
+  for (const k of Object.keys(o)) if (!WORKER_KEYS.has(k)) throw fail(`worker.${k}`, `is unknown (known: ${[...WORKER_KEYS].join(', ')})`);
+  const connection: string | Readonly<Record<string, unknown>> = o.connection ?? process.env.ATOMFLOW_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  if (typeof connection === 'string' ? !/^rediss?:\/\//.test(connection) : !isRecord(connection)) {
+    throw fail('worker.connection', `must be a redis:// URL or ioredis options, not ${JSON.stringify(connection)}`);
+  }
+  const queue = o.queue ?? process.env.ATOMFLOW_WORKER_QUEUE ?? 'atomflow';
+  if (typeof queue !== 'string' || queue.length === 0 || queue.includes(':')) throw fail('worker.queue', `must be a non-empty name without ':', not ${JSON.stringify(queue)}`);
+  return Object.freeze({
+    connection,
+    queue,
+    maxInFlight: positive('maxInFlight', o.maxInFlight, 64),
+    checkMs: positive('checkMs', o.checkMs, 5000),
+    keepJobsMs: positive('keepJobsMs', o.keepJobsMs, 86_400_000),
   });
 }
 
