@@ -5,7 +5,8 @@
 import { describeValue } from '../lib/describe.js';
 import { InvariantViolation, StorageFailure } from '../lib/errors.js';
 import { storable } from '../persistence/codec.js';
-import type { Backend } from '../persistence/backend.js';
+import type { Backend, Claim } from '../persistence/backend.js';
+import { defaultHost, defaultOwner } from '../persistence/ownership.js';
 import type { FlowDetail, IdGenerator, LogBook } from '../persistence/models.js';
 import { systemClock, type Clock } from './runtime/clock.js';
 
@@ -48,6 +49,21 @@ export interface LoadOptions {
   random?: () => number;
   /** Id generator for new records. */
   ids?: IdGenerator;
+  /** Who owns the run while it runs (default `<hostname>:<pid>`); see the README, "Run ownership". */
+  owner?: string;
+  /** How long a claim holds without renewal, in ms (default 30,000; renewed every `leaseMs / 3`). */
+  leaseMs?: number;
+  /**
+   * The host recorded with a claim (default `os.hostname()`): a holder on this host whose pid is
+   * gone is taken over at once. Set it where hostnames are not unique per pid namespace (tests,
+   * containers sharing a name).
+   */
+  host?: string;
+  /**
+   * A claim already made on the run's flow detail (a conductor's): the first run does not claim,
+   * fences its commits with this token, renews it, and releases it at the end.
+   */
+  claim?: Claim;
   /** Engine 'worker': where the workers listen (see `WorkerOptions`). */
   worker?: WorkerOptions;
 }
@@ -90,10 +106,17 @@ export interface ResolvedOptions {
   readonly clock: Clock;
   readonly random: () => number;
   readonly ids: IdGenerator | undefined;
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly host: string;
+  readonly claim: Claim | undefined;
   readonly worker: ResolvedWorkerOptions | undefined;
 }
 
-const KEYS = new Set(['engine', 'store', 'backend', 'maxWorkers', 'onFailure', 'revertScope', 'book', 'flowDetail', 'flowUuid', 'meta', 'clock', 'random', 'ids', 'worker']);
+const KEYS = new Set([
+  'engine', 'store', 'backend', 'maxWorkers', 'onFailure', 'revertScope', 'book', 'flowDetail', 'flowUuid', 'meta', 'clock', 'random', 'ids',
+  'owner', 'leaseMs', 'host', 'claim', 'worker',
+]);
 
 function fail(option: string, what: string): InvariantViolation {
   return new InvariantViolation(`engine option '${option}' ${what}`, { option });
@@ -146,6 +169,21 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
   if (!isRecord(clock) || typeof clock.now !== 'function' || typeof clock.setTimer !== 'function') throw fail('clock', 'must have now() and setTimer()');
   if (options.random !== undefined && typeof options.random !== 'function') throw fail('random', 'must be a function');
   if (options.ids !== undefined && typeof options.ids !== 'function') throw fail('ids', 'must be a function');
+  const owner = options.owner ?? defaultOwner();
+  if (typeof owner !== 'string' || owner.length === 0) throw fail('owner', `must be a non-empty string, not ${JSON.stringify(owner)}`);
+  const leaseMs = options.leaseMs ?? 30_000;
+  if (!Number.isInteger(leaseMs) || leaseMs < 3 || leaseMs > 2 ** 31 - 1) {
+    throw fail('leaseMs', `must be an integer number of milliseconds from 3 to 2147483647, not ${JSON.stringify(leaseMs)}`);
+  }
+  const host = options.host ?? defaultHost();
+  if (typeof host !== 'string' || host.length === 0) throw fail('host', `must be a non-empty string, not ${JSON.stringify(host)}`);
+  const claim = options.claim;
+  if (claim !== undefined) {
+    checkClaim(claim);
+    const ref = options.flowDetail;
+    const uuid = typeof ref === 'string' ? ref : ref?.uuid;
+    if (uuid !== claim.flowUuid) throw fail('claim', `is a claim on flow detail '${claim.flowUuid}'; give that flow detail as 'flowDetail' (given: ${uuid === undefined ? 'none' : `'${uuid}'`})`);
+  }
   return Object.freeze({
     engine,
     store,
@@ -160,6 +198,10 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     clock,
     random: options.random ?? Math.random,
     ids: options.ids,
+    owner: claim?.owner ?? owner,
+    leaseMs,
+    host,
+    claim,
     worker: engine === 'worker' || options.worker !== undefined ? resolveWorker(options.worker) : undefined,
   });
 }
@@ -245,4 +287,16 @@ export function storedRules(meta: Readonly<Record<string, unknown>>): FailureRul
 
 function safeJson(v: unknown): string {
   return describeValue(v);
+}
+
+
+function checkClaim(claim: unknown): void {
+  const c = claim as Record<string, unknown>;
+  if (!isRecord(claim)) throw fail('claim', 'must be a Claim (from backend.claim())');
+  if (typeof c.flowUuid !== 'string' || typeof c.owner !== 'string' || typeof c.host !== 'string') {
+    throw fail('claim', 'must be a Claim with string flowUuid, owner and host');
+  }
+  if (!Number.isSafeInteger(c.token) || (c.token as number) < 0 || !Number.isInteger(c.pid) || typeof c.leaseUntil !== 'number') {
+    throw fail('claim', 'must be a Claim with an integer token and pid and a numeric leaseUntil');
+  }
 }
