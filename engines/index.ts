@@ -4,3 +4,5 @@ export { load, run, resume, type ResumeOptions } from './load.js';
 export type { LoadOptions, EngineKind } from './options.js';
 export { compile, type Compilation, type CompiledAtom, type CompiledFlow } from './compiler/compile.js';
 export { systemClock, ManualClock, type Clock } from './runtime/clock.js';
+export type { ExecutionGraph, ExecNodeLabel, ExecEdgeLabel, ExecGraphLabel } from './compiler/graph.js';
+export { drawGraph, type DrawOptions, type DrawFormat } from './draw.js';
