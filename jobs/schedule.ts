@@ -288,6 +288,14 @@ export class Schedule {
     return this.#stopped || this.#next === undefined ? undefined : new Date(this.#next);
   }
 
+  /** The next `count` occurrences from now (empty once stopped); nothing is run. */
+  upcoming(count: number): Date[] {
+    if (!Number.isInteger(count) || count < 0) throw new InvalidSchedule(this.name, `upcoming() takes a whole number, not ${JSON.stringify(count)}`);
+    const out: Date[] = [];
+    for (let t = this.#stopped ? undefined : this.#next; t !== undefined && out.length < count; t = this.#times.after(t)) out.push(new Date(t));
+    return out;
+  }
+
   get stopped(): boolean {
     return this.#stopped;
   }
