@@ -1,6 +1,6 @@
 /**
  * atomflow: transactional workflows (sagas) in the style of OpenStack TaskFlow.
- * The whole public surface in one place; see README.md and ../shared/API.md.
+ * The whole public surface in one place; see README.md.
  */
 export {
   Atom,
@@ -94,6 +94,7 @@ export {
   ManualClock,
   type RunOptions,
   type ResumeOptions,
+  type ResumeError,
   type LoadOptions,
   type EngineKind,
   type Compilation,
@@ -124,6 +125,8 @@ export {
   type Backend,
   type FlowChange,
   type BackendLoadOptions,
+  type FlowQuery,
+  type PurgeOptions,
   type OpenBackendOptions,
   type SqliteBackendOptions,
   type Durability,

@@ -213,7 +213,7 @@ export async function linearRevertSerialMem(n: number): Promise<Sample> {
  * building the n tasks (which the linear cases do time, as TaskFlow's script does) is `build_seconds`.
  */
 export async function rawLoop(n: number): Promise<Sample> {
-  const ctx: AtomContext = { name: 'raw', signal: new AbortController().signal, progress: () => {} };
+  const ctx: AtomContext = { name: 'raw', signal: new AbortController().signal, progress: () => {}, flowUuid: 'f', atomUuid: 'a', attempt: 1, idempotencyKey: 'a:1' };
   const args = {} as Record<string, never>;
   let sum = 0;
   const b0 = now();

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { ArgBinding } from '../lib/atom.js';
 import type { FlowItem } from '../lib/flow.js';
 import { Emitter, type EngineEvents, type Listener } from '../lib/events.js';
-import { EngineLocked, InvariantViolation, MissingDependencies, StorageFailure } from '../lib/errors.js';
+import { EngineLocked, InvariantViolation, MissingDependencies, NotFound, StorageFailure, WrappedFailure } from '../lib/errors.js';
 import type { EngineState } from '../lib/states.js';
 import type { Backend } from '../persistence/backend.js';
 import { MemoryBackend } from '../persistence/memory.js';
@@ -46,6 +46,8 @@ export class Engine {
   #stored = false;
   #machine: Machine | undefined;
   #locked = false;
+  /** Attached (by `flowUuid`) to a run that had already finished: `run()` answers its outcome. */
+  #finishedBefore = false;
   readonly #pendingInject: Array<Readonly<Record<string, unknown>>> = [];
   /** The view `engine.storage` returns. */
   readonly storage: EngineStorage;
@@ -84,7 +86,17 @@ export class Engine {
       // Continuing a stored run.
       this.#storage = await storedStorage(c, this.backend, o.flowDetail!, { store: o.store, ids: o.ids, book: o.book });
     } else if (!this.#stored) {
-      await persistFresh(this.#storage);
+      // A chosen id that is already stored: attach to that run (an idempotent start).
+      if (o.flowUuid !== undefined && (await this.#attach(c, o.flowUuid, false))) {
+        // attached
+      } else {
+        try {
+          await persistFresh(this.#storage);
+        } catch (e) {
+          // Another process stored the same id between our check and our write.
+          if (o.flowUuid === undefined || !(await this.#attach(c, o.flowUuid, true))) throw e;
+        }
+      }
     } else {
       // Reloading after a storage failure: the store, not memory, says where the run is.
       this.#storage = await storedStorage(c, this.backend, this.#storage.flow.uuid, { store: undefined, ids: o.ids, book: undefined });
@@ -93,6 +105,29 @@ export class Engine {
     this.#prepared = true;
     for (const values of this.#pendingInject.splice(0)) this.#storage.inject(values);
     await this.#storage.flush();
+  }
+
+  /** Loads the stored run `uuid` (if there is one) in place of the fresh one; whether it did. */
+  async #attach(c: Compilation, uuid: string, afterClash: boolean): Promise<boolean> {
+    try {
+      await this.backend.getFlowDetail(uuid, { lazy: true });
+    } catch (e) {
+      if (e instanceof NotFound && !afterClash) return false;
+      throw e;
+    }
+    this.#storage = await storedStorage(c, this.backend, uuid, { store: undefined, ids: this.options.ids, book: undefined });
+    const state = this.#storage.flow.state;
+    this.#finishedBefore = state === 'SUCCESS' || state === 'REVERTED' || state === 'FAILURE';
+    return true;
+  }
+
+  /** What `run()` answers for an attached run that had already finished: its stored outcome. */
+  #storedOutcome(): void {
+    const s = this.#storage!;
+    if (s.flow.state === 'SUCCESS') return;
+    const failures = s.details.filter((d) => d.failure !== null).map((d) => d.failure!);
+    const reverts = s.details.filter((d) => d.revertFailure !== null).map((d) => d.revertFailure!);
+    throw new WrappedFailure([...failures, ...reverts]);
   }
 
   /** Checks that every atom's execute and revert arguments will be provided. */
@@ -119,7 +154,7 @@ export class Engine {
     return this.options.engine === 'parallel' ? new ParallelExecutor(post, this.options.maxWorkers) : new SerialExecutor(post);
   }
 
-  async #start(options: RunOptions): Promise<Machine> {
+  async #start(options: RunOptions): Promise<Machine | undefined> {
     if (this.#locked) throw new EngineLocked(this.compile().rootName);
     this.#locked = true;
     try {
@@ -128,6 +163,10 @@ export class Engine {
       }
       await this.prepare();
       this.validate();
+      if (this.#finishedBefore) {
+        this.#locked = false;
+        return undefined;
+      }
       const rt = new Runtime(this.#storage!, this.#events);
       const o = this.options;
       if (this.#storage!.flow.state === 'REVERTED') await this.#resetAll(rt);
@@ -154,9 +193,10 @@ export class Engine {
     }
   }
 
-  /** Runs the flow to SUCCESS or SUSPENDED; rejects after REVERTED or FAILURE (see API.md). */
+  /** Runs the flow to SUCCESS or SUSPENDED; rejects after REVERTED or FAILURE (with the original error). */
   async run(options: RunOptions = {}): Promise<void> {
     const machine = await this.#start(options);
+    if (machine === undefined) return this.#storedOutcome();
     let state: EngineState = 'RESUMING';
     let steps = 0;
     let lastYield = performance.now();
@@ -180,6 +220,10 @@ export class Engine {
   /** The loop's states as they happen; breaking out of the loop suspends the run. */
   async *runIter(options: RunOptions = {}): AsyncGenerator<EngineState, void, undefined> {
     const machine = await this.#start(options);
+    if (machine === undefined) {
+      yield this.#storage!.flow.state as EngineState;
+      return this.#storedOutcome();
+    }
     let state: EngineState = 'RESUMING';
     try {
       for (;;) {
@@ -207,6 +251,7 @@ export class Engine {
   async reset(): Promise<void> {
     if (this.#locked) throw new EngineLocked(this.compile().rootName);
     await this.prepare();
+    this.#finishedBefore = false;
     await this.#resetAll(new Runtime(this.#storage!, this.#events));
   }
 

@@ -1,6 +1,6 @@
 export { Engine, type RunOptions } from './engine.js';
 export { EngineStorage } from './storage-view.js';
-export { load, run, resume, type ResumeOptions } from './load.js';
+export { load, run, resume, type ResumeOptions, type ResumeError } from './load.js';
 export type { LoadOptions, EngineKind } from './options.js';
 export { compile, type Compilation, type CompiledAtom, type CompiledFlow } from './compiler/compile.js';
 export { systemClock, ManualClock, type Clock } from './runtime/clock.js';

@@ -26,6 +26,11 @@ export interface LoadOptions {
   book?: LogBook | string;
   /** A stored FlowDetail (or its uuid) to continue. */
   flowDetail?: FlowDetail | string;
+  /**
+   * The id of a new run (e.g. an order id): starting the same id again attaches to that run
+   * instead of making a second one (an idempotent start; see README). Not with `flowDetail`.
+   */
+  flowUuid?: string;
   /** Extra FlowDetail meta for a new run (e.g. how to rebuild the flow). */
   meta?: Readonly<Record<string, unknown>>;
   /** Time source for retry backoff (tests inject a manual clock). */
@@ -45,13 +50,14 @@ export interface ResolvedOptions {
   readonly revertScope: 'subflow' | 'defer-to-parent';
   readonly book: LogBook | string | undefined;
   readonly flowDetail: FlowDetail | string | undefined;
+  readonly flowUuid: string | undefined;
   readonly meta: Readonly<Record<string, unknown>>;
   readonly clock: Clock;
   readonly random: () => number;
   readonly ids: IdGenerator | undefined;
 }
 
-const KEYS = new Set(['engine', 'store', 'backend', 'maxWorkers', 'onFailure', 'revertScope', 'book', 'flowDetail', 'meta', 'clock', 'random', 'ids']);
+const KEYS = new Set(['engine', 'store', 'backend', 'maxWorkers', 'onFailure', 'revertScope', 'book', 'flowDetail', 'flowUuid', 'meta', 'clock', 'random', 'ids']);
 
 function fail(option: string, what: string): InvariantViolation {
   return new InvariantViolation(`engine option '${option}' ${what}`, { option });
@@ -64,8 +70,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
   if (!isRecord(options as unknown)) throw new InvariantViolation('load() options must be an object');
   for (const k of Object.keys(options)) if (!KEYS.has(k)) throw fail(k, `is unknown (known: ${[...KEYS].join(', ')})`);
-  const engine = options.engine ?? (process.env.ATOMFLOW_ENGINE as EngineKind | undefined) ?? 'serial';
+  const fromEnv = options.engine === undefined ? process.env.ATOMFLOW_ENGINE : undefined;
+  const engine = options.engine ?? (fromEnv === undefined || fromEnv === '' ? 'serial' : (fromEnv as EngineKind));
   if (engine !== 'serial' && engine !== 'parallel' && engine !== 'worker') {
+    if (fromEnv !== undefined) {
+      throw new InvariantViolation(`environment variable ATOMFLOW_ENGINE must be 'serial', 'parallel' or 'worker', not ${JSON.stringify(fromEnv)}`, { option: 'ATOMFLOW_ENGINE' });
+    }
     throw fail('engine', `must be 'serial', 'parallel' or 'worker', not ${JSON.stringify(engine)}`);
   }
   if (engine === 'worker') throw fail('engine', "'worker' (the distributed engine) is not available yet; use 'serial' or 'parallel'");
@@ -86,6 +96,13 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     const v = options[k] as unknown;
     if (v !== undefined && typeof v !== 'string' && !(isRecord(v) && typeof v.uuid === 'string')) throw fail(k, 'must be a uuid string or a stored record');
   }
+  const flowUuid = options.flowUuid as unknown;
+  if (flowUuid !== undefined) {
+    if (typeof flowUuid !== 'string' || flowUuid.length === 0 || flowUuid.length > 255 || flowUuid.includes('\0')) {
+      throw fail('flowUuid', 'must be a non-empty string of at most 255 characters without NUL');
+    }
+    if (options.flowDetail !== undefined) throw fail('flowUuid', "names a new run's id; it cannot be combined with 'flowDetail' (which continues a stored run)");
+  }
   if (options.meta !== undefined && !isRecord(options.meta)) throw fail('meta', 'must be an object');
   const clock = options.clock ?? systemClock;
   if (typeof clock.now !== 'function' || typeof clock.setTimer !== 'function') throw fail('clock', 'must have now() and setTimer()');
@@ -100,6 +117,7 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     revertScope,
     book: options.book,
     flowDetail: options.flowDetail,
+    flowUuid: flowUuid as string | undefined,
     meta: Object.freeze({ ...(options.meta ?? {}) }),
     clock,
     random: options.random ?? Math.random,

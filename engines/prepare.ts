@@ -50,7 +50,13 @@ export interface FreshRun {
 export function freshStorage(
   c: Compilation,
   backend: Backend,
-  fields: { book: LogBook | string | undefined; store: Readonly<Record<string, unknown>> | undefined; meta: Readonly<Record<string, unknown>>; ids: IdGenerator | undefined },
+  fields: {
+    book: LogBook | string | undefined;
+    store: Readonly<Record<string, unknown>> | undefined;
+    meta: Readonly<Record<string, unknown>>;
+    ids: IdGenerator | undefined;
+    flowUuid: string | undefined;
+  },
 ): Storage {
   const idOpt = fields.ids ? { uuid: fields.ids() } : {};
   const book =
@@ -60,7 +66,7 @@ export function freshStorage(
   const flow = createFlowDetail({
     name: c.rootName,
     meta: { ...fields.meta, store: { ...(fields.store ?? {}) } },
-    ...(fields.ids ? { uuid: fields.ids() } : {}),
+    ...(fields.flowUuid !== undefined ? { uuid: fields.flowUuid } : fields.ids ? { uuid: fields.ids() } : {}),
   });
   return new Storage(c, backend, book, flow, freshDetails(c, flow.uuid, fields.ids));
 }

@@ -1,5 +1,5 @@
 /**
- * `engine.storage`: the read side of a run (plus flow-level injection), as API.md lists it.
+ * `engine.storage`: the read side of a run (plus flow-level injection), as the README documents it.
  * Usable right after `load()`; reads of a stored run being continued need `prepare()` first.
  */
 import { InvariantViolation } from '../lib/errors.js';

@@ -40,6 +40,21 @@ export interface AtomContext {
   readonly signal: AbortSignal;
   /** Report progress in [0, 1] (clamped); `details` are stored with it. */
   progress(fraction: number, details?: Readonly<Record<string, unknown>>): void;
+  /** The run's flow detail id. */
+  readonly flowUuid: string;
+  /** This atom's detail id in the run (stable across crashes and resumes). */
+  readonly atomUuid: string;
+  /**
+   * 1 on the first run of the atom in this flow detail; one more each time it is run again after
+   * an enclosing retry, a halted failure, `engine.reset()` or re-running a REVERTED run. A resume
+   * after a crash continues the same attempt.
+   */
+  readonly attempt: number;
+  /**
+   * `${atomUuid}:${attempt}`: the same across crashes and resumes of one attempt, different for
+   * every attempt. Pass it to payment gateways and other services that deduplicate requests.
+   */
+  readonly idempotencyKey: string;
 }
 
 export interface RevertContext<R = unknown> extends AtomContext {

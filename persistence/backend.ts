@@ -10,12 +10,35 @@
  * (like a SQL row's insert time). A flow detail belongs to one book and an atom detail to one flow
  * detail: saving one under another parent is an `InvariantViolation`, and nothing is written.
  */
+import { InvariantViolation } from '../lib/errors.js';
+import type { FlowState } from '../lib/states.js';
 import type { AtomDetail, FlowDetail, LogBook } from './models.js';
 
 export interface LoadOptions {
   /** Without contents: a book without flow details, a flow detail without atom details. */
   readonly lazy?: boolean;
 }
+
+/** Which flow details `findFlows()` lists. */
+export interface FlowQuery {
+  /** Only flow details in these states ('PENDING' also matches a flow detail that never ran). Default: every state. */
+  readonly state?: FlowState | readonly FlowState[];
+  /** Only the flow details of this book. */
+  readonly bookUuid?: string;
+  /** At most this many (oldest first). Default: all. */
+  readonly limit?: number;
+}
+
+/** Which flow details `purge()` removes. */
+export interface PurgeOptions {
+  /** Flow details last updated (or, never updated, created) before this time. */
+  readonly olderThan: Date | number;
+  /** Only in these states; default the finished ones: SUCCESS, REVERTED, FAILURE. */
+  readonly states?: readonly FlowState[];
+}
+
+/** The finished states `purge()` removes by default. */
+export const PURGEABLE: readonly FlowState[] = Object.freeze(['SUCCESS', 'REVERTED', 'FAILURE']);
 
 /** What one engine step changed; a backend writes it in one transaction. */
 export interface FlowChange {
@@ -75,6 +98,19 @@ export interface Backend {
    */
   commitSync?(flowUuid: string, change: FlowChange): void;
 
+  /**
+   * Flow details (lazy: without atom details) matching `query`, oldest first, without reading any
+   * history: what a service lists to find unfinished runs. Answered from an index in SQL stores.
+   */
+  findFlows(query?: FlowQuery): Promise<FlowDetail[]>;
+
+  /**
+   * Retention: removes the flow details (with their atom details) in `states` last updated before
+   * `olderThan`, and the books this left without flow details. Resolves to how many flow details
+   * were removed.
+   */
+  purge(options: PurgeOptions): Promise<number>;
+
   /** Removes everything (tests, tools). */
   clearAll(): Promise<void>;
   /** Releases what the backend holds; later calls fail with StorageFailure. Idempotent. */
@@ -94,4 +130,52 @@ export function syncCommitOf(backend: Backend): ((flowUuid: string, change: Flow
     if (ownSync) return backend.commitSync.bind(backend);
   }
   return undefined;
+}
+
+const FLOW_STATES: ReadonlySet<string> = new Set(['PENDING', 'RUNNING', 'SUCCESS', 'FAILURE', 'REVERTING', 'REVERTED', 'RESUMING', 'SUSPENDING', 'SUSPENDED']);
+
+/** A `findFlows()` query checked and normalised (states as a list, undefined = any). */
+export interface ResolvedFlowQuery {
+  readonly states: readonly FlowState[] | undefined;
+  readonly bookUuid: string | undefined;
+  readonly limit: number | undefined;
+}
+
+function badOption(fn: string, option: string, what: string): InvariantViolation {
+  return new InvariantViolation(`${fn}(): option '${option}' ${what}`, { option });
+}
+
+function checkStates(fn: string, option: string, v: unknown): readonly FlowState[] {
+  const list = Array.isArray(v) ? v : [v];
+  for (const s of list) {
+    if (typeof s !== 'string' || !FLOW_STATES.has(s)) throw badOption(fn, option, `names an unknown flow state ${JSON.stringify(String(s))} (known: ${[...FLOW_STATES].join(', ')})`);
+  }
+  return Object.freeze([...new Set(list as FlowState[])]);
+}
+
+/** Checks a `findFlows()` query (shared by every backend). */
+export function resolveFlowQuery(query: FlowQuery | undefined): ResolvedFlowQuery {
+  if (query === undefined) return { states: undefined, bookUuid: undefined, limit: undefined };
+  if (typeof query !== 'object' || query === null) throw new InvariantViolation('findFlows() takes an object ({ state, bookUuid, limit })', { option: 'query' });
+  for (const k of Object.keys(query)) if (k !== 'state' && k !== 'bookUuid' && k !== 'limit') throw badOption('findFlows', k, 'is unknown (known: state, bookUuid, limit)');
+  const states = query.state === undefined ? undefined : checkStates('findFlows', 'state', query.state);
+  if (query.bookUuid !== undefined && typeof query.bookUuid !== 'string') throw badOption('findFlows', 'bookUuid', 'must be a string');
+  if (query.limit !== undefined && (!Number.isInteger(query.limit) || query.limit < 0)) throw badOption('findFlows', 'limit', `must be an integer >= 0, not ${String(query.limit)}`);
+  return { states, bookUuid: query.bookUuid, limit: query.limit };
+}
+
+/** Checks `purge()` options; answers the cut-off in epoch ms and the states. */
+export function resolvePurge(options: PurgeOptions): { readonly before: number; readonly states: readonly FlowState[] } {
+  if (typeof options !== 'object' || options === null) throw new InvariantViolation('purge() takes an object ({ olderThan, states })', { option: 'options' });
+  for (const k of Object.keys(options)) if (k !== 'olderThan' && k !== 'states') throw badOption('purge', k, 'is unknown (known: olderThan, states)');
+  const t = options.olderThan;
+  const before = t instanceof Date ? t.getTime() : t;
+  if (typeof before !== 'number' || !Number.isFinite(before)) throw badOption('purge', 'olderThan', 'must be a Date or epoch milliseconds');
+  const states = options.states === undefined ? PURGEABLE : checkStates('purge', 'states', options.states);
+  return { before, states };
+}
+
+/** Whether a stored flow state (null: never ran) is one of `states`. */
+export function stateIn(state: FlowState | null, states: readonly FlowState[]): boolean {
+  return states.includes(state ?? 'PENDING');
 }

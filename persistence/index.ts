@@ -34,7 +34,7 @@ export type {
   FlowDetailJSON,
   LogBookJSON,
 } from './models.js';
-export type { Backend, FlowChange, LoadOptions as BackendLoadOptions } from './backend.js';
+export type { Backend, FlowChange, FlowQuery, PurgeOptions, LoadOptions as BackendLoadOptions } from './backend.js';
 export { MemoryBackend } from './memory.js';
 export { SqliteBackend } from './sqlite.js';
 export type { Durability, Locking, SqliteBackendOptions } from './sqlite-options.js';

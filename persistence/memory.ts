@@ -7,7 +7,7 @@
  * Used by tests and by engines run without persistence. Everything is lost when the process ends.
  */
 import { InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
-import type { Backend, FlowChange, LoadOptions } from './backend.js';
+import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
 import { updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
 
 interface AtomEntry {
@@ -167,6 +167,39 @@ export class MemoryBackend implements Backend {
       if (ae === undefined) this.#putAtom(fe, a); // new (or twice in this commit)
       else replaceAtom(ae, a);
     }
+  }
+
+  async findFlows(query?: FlowQuery): Promise<FlowDetail[]> {
+    this.#check();
+    const q = resolveFlowQuery(query);
+    const out: FlowDetail[] = [];
+    for (const fe of this.#flows.values()) {
+      if (q.bookUuid !== undefined && fe.bookUuid !== q.bookUuid) continue;
+      if (q.states !== undefined && !stateIn(fe.detail.state, q.states)) continue;
+      out.push(this.#assembleFlow(fe, true));
+    }
+    // Map order is first-stored order; the sort is stable.
+    const sorted = sortByCreation(out);
+    return q.limit === undefined ? sorted : sorted.slice(0, q.limit);
+  }
+
+  async purge(options: PurgeOptions): Promise<number> {
+    this.#check();
+    const { before, states } = resolvePurge(options);
+    let removed = 0;
+    for (const [uuid, fe] of this.#flows) {
+      const d = fe.detail;
+      if (!stateIn(d.state, states) || (d.updatedAt ?? d.createdAt) >= before) continue;
+      for (const ae of fe.atoms) this.#atoms.delete(ae.detail.uuid);
+      this.#flows.delete(uuid);
+      const book = this.#books.get(fe.bookUuid);
+      if (book !== undefined) {
+        book.flows.delete(uuid);
+        if (book.flows.size === 0) this.#books.delete(fe.bookUuid);
+      }
+      removed++;
+    }
+    return removed;
   }
 
   async clearAll(): Promise<void> {

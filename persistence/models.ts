@@ -35,6 +35,8 @@ export interface AtomMeta {
   readonly progress?: number | undefined;
   readonly progressDetails?: { readonly atProgress: number; readonly details: Readonly<Record<string, unknown>> } | null | undefined;
   readonly execution?: ExecutionInfo | undefined;
+  /** Which run of the atom this is (absent: the first); see `AtomContext.attempt`. */
+  readonly attempt?: number | undefined;
   /** When a retry waiting between attempts may run again (epoch ms). */
   readonly retryAt?: number | undefined;
   readonly [key: string]: unknown;

@@ -115,6 +115,30 @@ const ATOM_RAW_COLS =
 
 export const ATOM_PARENT = 14;
 
+/**
+ * `findFlows()` as SQL with its parameters: flow rows (oldest first) by state, book and limit;
+ * 'PENDING' also matches a flow detail that never ran (state NULL). Uses flowdetails_state.
+ */
+export function findFlowsSql(states: readonly string[] | undefined, bookUuid: string | undefined, limit: number | undefined): { sql: string; params: Params } {
+  const where: string[] = [];
+  const params: Params = [];
+  if (states !== undefined) {
+    const named = states.length === 0 ? '0' : `state IN (${states.map(() => '?').join(', ')})`;
+    params.push(...states);
+    where.push(states.includes('PENDING') ? `(${named} OR state IS NULL)` : named);
+  }
+  if (bookUuid !== undefined) {
+    where.push('parent_uuid = ?');
+    params.push(bookUuid);
+  }
+  let sql = `SELECT ${FLOW_COLS} FROM flowdetails${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, seq`;
+  if (limit !== undefined) {
+    sql += ' LIMIT ?';
+    params.push(limit);
+  }
+  return { sql, params };
+}
+
 /** Upserts keep `seq` and `created_at` (first store); a row owned by another parent is left alone (0 changes). */
 export const SQL = {
   upsertBook: `INSERT INTO logbooks (${BOOK_COLS}) VALUES (?, ?, ?, ?, ?, ?)
@@ -148,6 +172,10 @@ export const SQL = {
   atomsOfBook: `SELECT ${ATOM_RAW_COLS.replace(/(\w+)/g, 'a.$1')}, a.parent_uuid FROM atomdetails a JOIN flowdetails f ON a.parent_uuid = f.uuid
     WHERE f.parent_uuid = ? ORDER BY a.seq`,
   allAtoms: `SELECT ${ATOM_RAW_COLS}, parent_uuid FROM atomdetails ORDER BY seq`,
+  /** `purge()`: flow details to remove (their atoms go with them: ON DELETE CASCADE). */
+  purgeCandidates: `SELECT uuid, parent_uuid, state FROM flowdetails WHERE COALESCE(updated_at, created_at) < ?`,
+  deleteFlow: 'DELETE FROM flowdetails WHERE uuid = ?',
+  deleteBookIfEmpty: 'DELETE FROM logbooks WHERE uuid = ? AND NOT EXISTS (SELECT 1 FROM flowdetails WHERE parent_uuid = ?)',
   clear: 'DELETE FROM atomdetails; DELETE FROM flowdetails; DELETE FROM logbooks;',
 } as const;
 

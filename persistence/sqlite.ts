@@ -18,7 +18,7 @@
 import Database from 'better-sqlite3';
 import createDebug from 'debug';
 import { AtomflowError, InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
-import type { Backend, FlowChange, LoadOptions } from './backend.js';
+import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
 import type { AtomDetail, FlowDetail, LogBook } from './models.js';
 import {
   APPLICATION_ID,
@@ -32,6 +32,7 @@ import {
   atomUpdateParams,
   bookFromRow,
   bookParams,
+  findFlowsSql,
   flowFromRow,
   flowParams,
   flowUpdateParams,
@@ -52,6 +53,9 @@ const RAW: ReadonlySet<string> = new Set(['atomsOfFlow', 'atomsOfBook', 'allAtom
 
 /** Statements answering one value (or undefined) rather than a row. */
 const PLUCKED: ReadonlySet<string> = new Set(['bookExists', 'flowParent', 'atomParent']);
+
+/** Statements answering rows as arrays (the purge candidates). */
+const ARRAYS: ReadonlySet<string> = new Set(['purgeCandidates']);
 
 type Version = { readonly kind: 'ours'; readonly version: number } | { readonly kind: 'foreign'; readonly why: string };
 
@@ -101,7 +105,7 @@ export class SqliteBackend implements Backend {
       for (const [name, sql] of Object.entries(SQL)) {
         if (name === 'clear') continue;
         const statement = db.prepare(sql);
-        st[name] = PLUCKED.has(name) ? statement.pluck() : RAW.has(name) ? statement.raw(true) : statement;
+        st[name] = PLUCKED.has(name) ? statement.pluck() : RAW.has(name) || ARRAYS.has(name) ? statement.raw(true) : statement;
       }
       this.#st = st as Statements;
       this.#tx = db.transaction((fn: () => unknown) => fn());
@@ -226,6 +230,31 @@ export class SqliteBackend implements Backend {
       if (!found) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
       if (atoms !== undefined && atomRows !== undefined) this.#updateAtoms(flowUuid, atoms, atomRows);
     });
+  }
+
+  async findFlows(query?: FlowQuery): Promise<FlowDetail[]> {
+    const q = resolveFlowQuery(query);
+    return this.#read('find flows', () => {
+      const { sql, params } = findFlowsSql(q.states, q.bookUuid, q.limit);
+      // Few distinct shapes (states x book x limit): better-sqlite3 prepares each one quickly.
+      return (this.#db.prepare(sql).all(...params) as FlowRow[]).map(flowFromRow);
+    });
+  }
+
+  async purge(options: PurgeOptions): Promise<number> {
+    const { before, states } = resolvePurge(options);
+    let removed = 0;
+    this.#write('purge', () => {
+      const books = new Set<string>();
+      for (const [uuid, parent, state] of this.#st.purgeCandidates.all(before) as Array<[string, string, FlowDetail['state']]>) {
+        if (!stateIn(state, states)) continue;
+        this.#st.deleteFlow.run(uuid);
+        books.add(parent);
+        removed++;
+      }
+      for (const b of books) this.#st.deleteBookIfEmpty.run(b, b);
+    });
+    return removed;
   }
 
   async clearAll(): Promise<void> {

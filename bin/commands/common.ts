@@ -89,6 +89,15 @@ export function oneOf<T extends string>(option: string, value: string | undefine
   return value as T;
 }
 
+/**
+ * `--engine`, or undefined to let `load()` take `ATOMFLOW_ENGINE` (which it checks, naming the
+ * variable when its value is bad).
+ */
+export function engineOption(value: string | undefined): 'serial' | 'parallel' | 'worker' | undefined {
+  if (value === undefined) return undefined;
+  return oneOf('engine', value, ['serial', 'parallel', 'worker'] as const, 'serial');
+}
+
 export function positiveInt(option: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--${option} must be a whole number >= 1, not '${value}'`);
@@ -131,7 +140,12 @@ export async function openStore(ref: string, io: Io, mustExist: boolean): Promis
   const isUri = URI.test(ref) && !/^[a-zA-Z]:[\\/]/.test(ref);
   if (isUri) {
     if (mustExist && ref.startsWith('sqlite:///')) {
-      const path = decodeURIComponent(ref.slice('sqlite://'.length).split('?')[0]!);
+      let path: string;
+      try {
+        path = decodeURIComponent(ref.slice('sqlite://'.length).split('?')[0]!);
+      } catch {
+        throw new UsageError(`${ref} is not a valid URI (a '%' must start an escape such as %20)`);
+      }
       if (!existsSync(path)) throw new UsageError(`no such store: ${path}`);
     }
     return { backend: await input(() => openBackend(ref)), label: ref };
@@ -191,14 +205,36 @@ function isFlowItem(v: unknown): v is FlowItem {
   return v instanceof Flow || v instanceof Atom;
 }
 
+/**
+ * Imports a user's module, refusing (as bad input) one that calls `process.exit()` while it loads
+ * or whose top-level await never settles (the event loop empties while we wait for it).
+ */
+export async function importGuarded(path: string, file: string): Promise<Record<string, unknown>> {
+  const realExit = process.exit;
+  let refuse: ((e: UsageError) => void) | undefined;
+  const stalled = new Promise<never>((_, reject) => (refuse = reject));
+  const onEmpty = (): void => refuse?.(new UsageError(`module ${file} never finished loading (a top-level await that never settles)`));
+  process.once('beforeExit', onEmpty);
+  process.exit = ((code?: number | string | null) => {
+    throw new UsageError(`module ${file} called process.exit(${code ?? ''}) while loading; a flow module must only export its flows`);
+  }) as typeof process.exit;
+  try {
+    return (await Promise.race([import(pathToFileURL(path).href), stalled])) as Record<string, unknown>;
+  } finally {
+    process.exit = realExit;
+    process.off('beforeExit', onEmpty);
+  }
+}
+
 /** Imports a user's module and finds its flow: `--export`, else `flow`, else `default`. */
 export async function loadFlowSource(file: string, exportName: string | undefined, io: Io): Promise<FlowSource> {
   const path = resolve(io.cwd, file);
   if (!existsSync(path)) throw new UsageError(`no such module: ${file}`);
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    mod = await importGuarded(path, file);
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     throw new UsageError(`cannot load module ${file}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   const names = Object.keys(mod);

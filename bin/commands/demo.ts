@@ -5,7 +5,8 @@ import { load } from '../../engines/load.js';
 import { TRIP_STORE, TRIP_TASKS, buildTripFlow } from '../demo-flow.js';
 import type { LiveDisplay } from '../display.js';
 import { drive } from './drive.js';
-import { EXIT, HELP, UsageError, flowOption, resumeCommand, input, oneOf, openStore, parseCommand, positionals, self, sh, shortPath, type Command, type Io } from './common.js';
+import { EXIT, HELP, UsageError, flowOption, resumeCommand, input, engineOption,
+  openStore, parseCommand, positionals, self, sh, shortPath, type Command, type Io } from './common.js';
 
 const DEMO_MODULE = fileURLToPath(new URL('../demo-flow.js', import.meta.url));
 
@@ -17,7 +18,7 @@ the itinerary is sent. Each step has a real revert (cancel, refund, notify).
 
 Options:
   --db <path>            the SQLite store (default ./atomflow-demo.db; created if missing)
-  --engine <kind>        serial (default) or parallel: same flow, same outcome
+  --engine <kind>        serial, parallel or worker (default: $ATOMFLOW_ENGINE, else serial): same flow, same outcome
   --fail-at <task>       make that task fail, to watch the rollback in reverse order
   --crash-at <task>      kill the process (SIGKILL) inside that task, then try 'atomflow resume'
   --pace <factor>        slow the simulated work down (e.g. 5) or speed it up (0.1)
@@ -51,7 +52,9 @@ async function run(args: string[], io: Io): Promise<number> {
     return EXIT.OK;
   }
   positionals('demo', rest, []);
-  const engineKind = oneOf('engine', values.engine, ['serial', 'parallel'] as const, 'serial');
+  const chosenEngine = engineOption(values.engine);
+  // Without --engine, load() takes ATOMFLOW_ENGINE (and refuses a bad value naming it).
+  const engineKind = chosenEngine ?? (io.env['ATOMFLOW_ENGINE'] || 'serial');
   const failAt = task('fail-at', values['fail-at']);
   const crashAt = task('crash-at', values['crash-at']);
   let pace = 1;
@@ -78,7 +81,7 @@ async function run(args: string[], io: Io): Promise<number> {
       });
       const e = load(flow, {
         backend,
-        engine: engineKind,
+        ...(chosenEngine !== undefined ? { engine: chosenEngine } : {}),
         store: TRIP_STORE,
         meta: { factory: { module: DEMO_MODULE, export: 'buildTripFlow' }, demo: { failAt: failAt ?? null, crashAt: crashAt ?? null, engine: engineKind } },
       });

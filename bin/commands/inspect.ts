@@ -1,8 +1,10 @@
 /** `atomflow inspect <db>`: what a store holds — logbooks, flow details, atom details. */
+import { NotFound } from '../../lib/errors.js';
 import { AtomState, FlowState } from '../../lib/states.js';
+import type { Backend } from '../../persistence/backend.js';
 import type { Failure } from '../../lib/failure.js';
 import { resultsToJSON, type AtomDetail, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
-import { EXIT, HELP, UsageError, widest, brief, describeFailure, durations, formatMs, input, openStore, parseCommand, positionals, type Command, type Io } from './common.js';
+import { EXIT, HELP, UsageError, widest, brief, describeFailure, durations, formatMs, input, openStore, parseCommand, positionals, positiveInt, type Command, type Io } from './common.js';
 
 const usage = `Usage: atomflow inspect <db> [options]
 
@@ -14,12 +16,14 @@ Arguments:
 
 Options:
   --flow <uuid>          only this flow detail
-  --state <STATE>        only flows in this state (${Object.values(FlowState).join(', ')}, or NONE: never run)
+  --state <STATE,...>    only flows in these states (${Object.values(FlowState).join(', ')}, or NONE: never
+                         run), found from the store's index without reading other flows' history
+  --limit <n>            at most n flows (oldest first)
   --atom-state <STATE>   only atoms in this state (${Object.values(AtomState).join(', ')})
   --json                 one JSON document: { store, logbooks: [{ ..., flows: [{ ..., atoms }] }] }
   -h, --help             this help`;
 
-const OPTIONS = { ...HELP, flow: { type: 'string' }, state: { type: 'string' }, 'atom-state': { type: 'string' }, json: { type: 'boolean' } } as const;
+const OPTIONS = { ...HELP, flow: { type: 'string' }, state: { type: 'string' }, limit: { type: 'string' }, 'atom-state': { type: 'string' }, json: { type: 'boolean' } } as const;
 
 export interface FailureView {
   readonly type: string;
@@ -172,6 +176,53 @@ function printHuman(io: Io, label: string, books: ReadonlyArray<{ book: LogBook;
   }
 }
 
+/**
+ * The books and flows to show. With --flow or --state only those flows are read (found through
+ * the backend's index), not the whole store's history.
+ */
+async function select(
+  backend: Backend,
+  wanted: string | undefined,
+  states: readonly string[] | undefined,
+  limit: number | undefined,
+): Promise<Array<{ book: LogBook; flows: FlowDetail[] }>> {
+  if (wanted === undefined && states === undefined) {
+    const books = await backend.getLogBooks({ lazy: false });
+    let left = limit ?? Infinity;
+    return books.map((book) => {
+      const flows = book.flowDetails.slice(0, Math.max(0, left));
+      left -= flows.length;
+      return { book, flows };
+    });
+  }
+  let found: FlowDetail[];
+  if (wanted !== undefined) {
+    try {
+      found = [await backend.getFlowDetail(wanted, { lazy: true })];
+    } catch (e) {
+      if (e instanceof NotFound) return [];
+      throw e;
+    }
+    if (states !== undefined && !states.includes(found[0]!.state ?? 'NONE')) found = [];
+  } else {
+    const asked = states!.map((s) => (s === 'NONE' ? 'PENDING' : s)) as FlowState[];
+    // 'PENDING' also finds never-run flows (NONE); keep exactly what was asked for.
+    found = (await backend.findFlows({ state: asked })).filter((f) => states!.includes(f.state ?? 'NONE'));
+    if (limit !== undefined) found = found.slice(0, limit);
+  }
+  const byBook = new Map<string, { book: LogBook; flows: FlowDetail[] }>();
+  for (const lazy of found) {
+    const bookUuid = await backend.getBookUuidOfFlow(lazy.uuid);
+    let entry = byBook.get(bookUuid);
+    if (entry === undefined) {
+      entry = { book: await backend.getLogBook(bookUuid, { lazy: true }), flows: [] };
+      byBook.set(bookUuid, entry);
+    }
+    entry.flows.push(await backend.getFlowDetail(lazy.uuid));
+  }
+  return [...byBook.values()];
+}
+
 async function run(args: string[], io: Io): Promise<number> {
   const { values, positionals: given } = parseCommand('inspect', args, OPTIONS);
   if (values.help) {
@@ -179,21 +230,16 @@ async function run(args: string[], io: Io): Promise<number> {
     return EXIT.OK;
   }
   const [db] = positionals('inspect', given, ['db']);
-  const state = pickState('state', values.state, [...Object.values(FlowState), 'NONE']);
+  const states = values.state === undefined ? undefined : values.state.split(',').map((v) => pickState('state', v.trim(), [...Object.values(FlowState), 'NONE'])!);
+  const limit = positiveInt('limit', values.limit);
   const atomState = pickState('atom-state', values['atom-state'], Object.values(AtomState));
   const { backend, label } = await openStore(db!, io, true);
   try {
-    const books = await input(() => backend.getLogBooks({ lazy: false }));
     const wanted = values.flow;
-    if (wanted !== undefined && !books.some((b) => b.flowDetails.some((f) => f.uuid === wanted))) {
+    const selected = await input(() => select(backend, wanted, states, limit));
+    if (wanted !== undefined && selected.length === 0) {
       throw new UsageError(`no flow '${wanted}' in ${label} ('atomflow inspect ${db}' lists them)`);
     }
-    const selected = books
-      .map((book) => ({
-        book,
-        flows: book.flowDetails.filter((f) => (wanted === undefined || f.uuid === wanted) && (state === undefined || (f.state ?? 'NONE') === state)),
-      }))
-      .filter((b) => b.flows.length > 0 || (wanted === undefined && state === undefined));
     if (values.json) {
       const doc = {
         store: label,

@@ -3,6 +3,8 @@
  * revert) with the flow built by the user's module — what `resume(uuid, { backend, factory })`
  * does, with the live display attached before the run starts.
  */
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { load } from '../../engines/load.js';
 import { NotFound } from '../../lib/errors.js';
 import type { FlowDetail } from '../../persistence/models.js';
@@ -15,7 +17,7 @@ import {
   UsageError,
   input,
   loadFlowSource,
-  oneOf,
+  engineOption,
   openStore,
   parseCommand,
   positiveInt,
@@ -39,10 +41,11 @@ Arguments:
 
 Options:
   --module <file>        the module that builds the flow (default: the one recorded with the
-                         run by 'atomflow run' or 'atomflow demo')
+                         run by 'atomflow run' or 'atomflow demo', if it lies inside the current
+                         directory: a store never chooses code to run from elsewhere)
   --export <name>        its export: a flow, or a function returning one (default: 'flow', else
                          the default export; the recorded export when --module is not given)
-  --engine <kind>        serial (default) or parallel
+  --engine <kind>        serial, parallel or worker (default: $ATOMFLOW_ENGINE, else serial)
   --max-workers <n>      parallel engine concurrency
   --plain                one line per transition even on a terminal
   -h, --help             this help
@@ -64,6 +67,22 @@ function recordedFactory(fd: FlowDetail): { module: string; export: string } | u
   return { module: f.module, export: typeof f.export === 'string' ? f.export : 'flow' };
 }
 
+/** atomflow's own folder (the demo's module lives there). */
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/**
+ * Whether a module path recorded in a store may be imported without being named on the command
+ * line: only one inside the current directory or atomflow's own (the demo).
+ */
+function trusted(module: string, io: Io): boolean {
+  const path = resolve(io.cwd, module);
+  const inside = (root: string): boolean => {
+    const rel = relative(root, path);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  };
+  return inside(io.cwd) || inside(PACKAGE_ROOT);
+}
+
 async function run(args: string[], io: Io): Promise<number> {
   const { values, positionals: given } = parseCommand('resume', args, OPTIONS);
   if (values.help) {
@@ -71,7 +90,9 @@ async function run(args: string[], io: Io): Promise<number> {
     return EXIT.OK;
   }
   const [db, uuid] = positionals('resume', given, ['db', 'flow-uuid']) as [string, string];
-  const engineKind = oneOf('engine', values.engine, ['serial', 'parallel'] as const, 'serial');
+  const chosenEngine = engineOption(values.engine);
+  // Without --engine, load() takes ATOMFLOW_ENGINE (and refuses a bad value naming it).
+  const engineKind = chosenEngine ?? (io.env['ATOMFLOW_ENGINE'] || 'serial');
   const maxWorkers = positiveInt('max-workers', values['max-workers']);
   const { backend, label } = await openStore(db, io, true);
   try {
@@ -90,13 +111,19 @@ async function run(args: string[], io: Io): Promise<number> {
       throw new UsageError(`flow '${stored.name}' (${uuid}) ended REVERTED (rolled back); there is nothing to resume`);
     }
     const recorded = recordedFactory(stored);
+    if (values.module === undefined && recorded !== undefined && !trusted(recorded.module, io)) {
+      // A store is data: it must not choose code for us to run.
+      throw new UsageError(
+        `--module is required: the run records module ${recorded.module}, which is outside this directory; pass --module ${sh(recorded.module)} if you trust it`,
+      );
+    }
     const file = values.module ?? recorded?.module;
     if (file === undefined) throw new UsageError(`--module is required: flow '${stored.name}' (${uuid}) does not record the module that builds it`);
     const exportName = values.export ?? (values.module === undefined ? recorded?.export : undefined);
     const source = await loadFlowSource(file, exportName, io);
     const engine = await input(async () => {
       const flow = await source.build();
-      const e = load(flow, { backend, flowDetail: uuid, engine: engineKind, ...(maxWorkers !== undefined ? { maxWorkers } : {}) });
+      const e = load(flow, { backend, flowDetail: uuid, ...(chosenEngine !== undefined ? { engine: chosenEngine } : {}), ...(maxWorkers !== undefined ? { maxWorkers } : {}) });
       if (e.compile().rootName !== stored.name) {
         throw new UsageError(`export '${source.exportName}' of ${file} builds flow '${e.compile().rootName}', but the stored run is of flow '${stored.name}'`);
       }

@@ -10,7 +10,7 @@ import {
   UsageError,
   input,
   loadFlowSource,
-  oneOf,
+  engineOption,
   openStore,
   parseCommand,
   positionals,
@@ -31,7 +31,7 @@ not a terminal), and prints its results.
 Options:
   --module <file>        the compiled module (.js/.mjs) that exports the flow
   --export <name>        a flow, or a function returning one (default: 'flow', else the default export)
-  --engine <kind>        serial (default) or parallel
+  --engine <kind>        serial, parallel or worker (default: $ATOMFLOW_ENGINE, else serial)
   --max-workers <n>      parallel engine concurrency (default 8)
   --backend <db|uri>     persist the run: a SQLite file path or a backend URI (default: in memory)
   --store <key=value>    an initial value (repeatable); the value is JSON if it parses, else a string
@@ -61,6 +61,9 @@ export function parseStore(pairs: readonly string[]): Record<string, unknown> {
     if (eq <= 0) throw new UsageError(`--store takes key=value, not '${pair}'`);
     const key = pair.slice(0, eq);
     const raw = pair.slice(eq + 1);
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') {
+      throw new UsageError(`--store: '${key}' cannot be used as a name (it is reserved in JavaScript objects)`);
+    }
     if (Object.hasOwn(store, key)) throw new UsageError(`--store: '${key}' is given twice`);
     let value: unknown = raw;
     try {
@@ -81,7 +84,9 @@ async function runCommand(args: string[], io: Io): Promise<number> {
   }
   positionals('run', given, []);
   if (values.module === undefined) throw new UsageError("'atomflow run' needs --module <file> (see atomflow run --help)");
-  const engineKind = oneOf('engine', values.engine, ['serial', 'parallel'] as const, 'serial');
+  const chosenEngine = engineOption(values.engine);
+  // Without --engine, load() takes ATOMFLOW_ENGINE (and refuses a bad value naming it).
+  const engineKind = chosenEngine ?? (io.env['ATOMFLOW_ENGINE'] || 'serial');
   const maxWorkers = positiveInt('max-workers', values['max-workers']);
   const store = parseStore(values.store ?? []);
   const source = await loadFlowSource(values.module, values.export, io);
@@ -91,7 +96,7 @@ async function runCommand(args: string[], io: Io): Promise<number> {
     const engine = await input(async () => {
       const e = load(await source.build(), {
         backend,
-        engine: engineKind,
+        ...(chosenEngine !== undefined ? { engine: chosenEngine } : {}),
         store,
         ...(maxWorkers !== undefined ? { maxWorkers } : {}),
         ...(persisted ? { meta: { factory: { module: source.module, export: source.exportName } } } : {}),

@@ -20,15 +20,33 @@ type ProgressFn = AtomContext['progress'];
 export class ExecuteContext implements AtomContext {
   readonly name: string;
   readonly signal: AbortSignal;
+  readonly flowUuid: string;
   readonly #atom: number;
   readonly #sink: ProgressSink;
+  /** The atom's record when the job was made (its uuid and attempt). */
+  readonly #detail: AtomDetail;
   #progress: ProgressFn | undefined;
 
-  constructor(name: string, signal: AbortSignal, atom: number, sink: ProgressSink) {
+  constructor(name: string, signal: AbortSignal, atom: number, sink: ProgressSink, flowUuid: string, detail: AtomDetail) {
     this.name = name;
     this.signal = signal;
+    this.flowUuid = flowUuid;
     this.#atom = atom;
     this.#sink = sink;
+    this.#detail = detail;
+  }
+
+  get atomUuid(): string {
+    return this.#detail.uuid;
+  }
+
+  get attempt(): number {
+    const a = this.#detail.meta.attempt;
+    return typeof a === 'number' ? a : 1;
+  }
+
+  get idempotencyKey(): string {
+    return `${this.#detail.uuid}:${this.attempt}`;
   }
 
   /** A function (it may be destructured: `execute(args, { progress })`). */
@@ -42,8 +60,17 @@ export class RevertingContext extends ExecuteContext implements RevertContext {
   readonly result: unknown;
   readonly flowFailures: Readonly<Record<string, Failure>>;
 
-  constructor(name: string, signal: AbortSignal, atom: number, sink: ProgressSink, result: unknown, flowFailures: Readonly<Record<string, Failure>>) {
-    super(name, signal, atom, sink);
+  constructor(
+    name: string,
+    signal: AbortSignal,
+    atom: number,
+    sink: ProgressSink,
+    flowUuid: string,
+    detail: AtomDetail,
+    result: unknown,
+    flowFailures: Readonly<Record<string, Failure>>,
+  ) {
+    super(name, signal, atom, sink, flowUuid, detail);
     this.result = result;
     this.flowFailures = flowFailures;
   }

@@ -399,8 +399,8 @@ export class Machine {
       this.#retain(e);
       return;
     }
-    const ctx = new ExecuteContext(ca.name, this.#o.signal ?? NEVER, i, this.#progressSink);
     const d = rt.detail(i);
+    const ctx = new ExecuteContext(ca.name, this.#o.signal ?? NEVER, i, this.#progressSink, rt.storage.flow.uuid, d);
     const job = new AtomJob(i, 'execute', ca.atom, args, ctx, ca.kind === 'retry' ? historyOf(d) : undefined, d);
     const meta = metaOf(d.meta, 0, d.meta.progressDetails, execution(undefined, Date.now(), undefined, undefined, undefined), undefined);
     this.#begin(i, job, recordWith(d, 'RUNNING', d.intention, d.results, d.failure, d.revertResults, d.revertFailure, meta));
@@ -423,7 +423,7 @@ export class Machine {
     }
     // Reverts are shielded from the run's abort: their signal never aborts.
     const isRetry = ca.kind === 'retry';
-    const ctx = new RevertingContext(ca.name, NEVER, i, this.#progressSink, isRetry ? undefined : (d.failure ?? d.results), this.#flowFailures());
+    const ctx = new RevertingContext(ca.name, NEVER, i, this.#progressSink, rt.storage.flow.uuid, d, isRetry ? undefined : (d.failure ?? d.results), this.#flowFailures());
     const job = new AtomJob(i, 'revert', ca.atom, args, ctx, isRetry ? historyOf(d) : undefined, d);
     this.#rerevert.delete(i);
     const meta = metaOf(d.meta, 0, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, Date.now(), undefined), d.meta.retryAt);

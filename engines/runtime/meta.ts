@@ -28,12 +28,13 @@ export function execution(
 
 /** Whether `meta` holds only the fields the engine writes (then it can be rebuilt in one shape). */
 function engineOnly(meta: AtomMeta): boolean {
-  for (const k in meta) if (k !== 'progress' && k !== 'progressDetails' && k !== 'execution' && k !== 'retryAt') return false;
+  for (const k in meta) if (k !== 'progress' && k !== 'progressDetails' && k !== 'execution' && k !== 'retryAt' && k !== 'attempt') return false;
   return true;
 }
 
 /**
- * An atom's meta with the engine's fields given (pass the old value to keep one). Always the same
+ * An atom's meta with the engine's fields given (pass the old value to keep one; `attempt` is
+ * always kept: only `nextAttempt` changes it). Always the same
  * shape, so the hot path stays monomorphic; any other fields (written by a tool) are kept.
  */
 export function metaOf(
@@ -43,6 +44,13 @@ export function metaOf(
   exec: ExecutionInfo | undefined,
   retryAt: number | undefined,
 ): AtomMeta {
-  const meta: AtomMeta = { progress, progressDetails, execution: exec, retryAt };
+  const meta: AtomMeta = { progress, progressDetails, execution: exec, retryAt, attempt: prev.attempt };
+  return engineOnly(prev) ? meta : { ...prev, ...meta };
+}
+
+/** The meta of an atom about to run again: the same fields, with `attempt` one higher. */
+export function nextAttempt(prev: AtomMeta): AtomMeta {
+  const attempt = (typeof prev.attempt === 'number' ? prev.attempt : 1) + 1;
+  const meta: AtomMeta = { progress: prev.progress, progressDetails: prev.progressDetails, execution: prev.execution, retryAt: prev.retryAt, attempt };
   return engineOnly(prev) ? meta : { ...prev, ...meta };
 }

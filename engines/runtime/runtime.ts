@@ -13,7 +13,8 @@ import type { AtomEvent, Emitter, EngineEvents } from '../../lib/events.js';
 import { InvalidStateTransition } from '../../lib/errors.js';
 import type { Failure } from '../../lib/failure.js';
 import { atomTransitionAllowed, type AtomState, type Intention } from '../../lib/states.js';
-import { updateAtom, type AtomChanges, type AtomDetail } from '../../persistence/models.js';
+import { updateAtom, type AtomChanges, type AtomDetail, type AtomMeta } from '../../persistence/models.js';
+import { nextAttempt } from './meta.js';
 import type { Compilation } from '../compiler/compile.js';
 import { Batch, IndexSet } from './batch.js';
 import type { Storage } from './storage.js';
@@ -241,6 +242,8 @@ export class Runtime {
       revertFailure: null,
     };
     if (d.state === 'PENDING' && d.intention === 'EXECUTE' && d.failure === null && d.revertFailure === null && (d.kind === 'retry' ? (d.results as unknown[]).length === 0 : d.results === undefined)) return;
+    // An atom that ran (or started) before runs again as a new attempt (a new idempotency key).
+    if (d.state !== 'PENDING' || d.failure !== null || d.results !== undefined) (pristine as { meta?: AtomMeta }).meta = nextAttempt(d.meta);
     this.write(i, pristine);
   }
 }

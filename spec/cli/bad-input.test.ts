@@ -34,7 +34,7 @@ const cases: ReadonlyArray<readonly [string, readonly string[], RegExp]> = [
   ['a uuid that starts with a dash, given as an option', ['resume', 'good.db', '-Xq3GAbLr_9zz'], /^atomflow resume: '-Xq3GAbLr_9zz' is read as an option; if it is a flow uuid, put it last, after '--' \(atomflow resume \.\.\. -- -Xq3GAbLr_9zz\)$/],
   ['a uuid that starts with a dash, after --', ['resume', 'good.db', '--', '-Xq3GAbLr_9zz'], /^atomflow resume: no flow '-Xq3GAbLr_9zz' in \.\/good\.db/],
   ['a uuid that does not exist (graph)', ['graph', '--module', DEMO_MODULE, '--export', 'buildTripFlow', '--db', 'good.db', '--flow', 'nope'], /^atomflow graph: no flow 'nope' in \.\/good\.db$/],
-  ['an unknown engine', ['demo', '--engine', 'quantum'], /^atomflow demo: --engine must be one of serial, parallel, not 'quantum'$/],
+  ['an unknown engine', ['demo', '--engine', 'quantum'], /^atomflow demo: --engine must be one of serial, parallel, worker, not 'quantum'$/],
   ['an unknown demo task', ['demo', '--fail-at', 'boat'], /^atomflow demo: --fail-at: the demo has no task 'boat' \(tasks: flight, hotel, car, charge, confirm\)$/],
   ['an unknown state', ['inspect', 'good.db', '--state', 'DONE'], /^atomflow inspect: --state must be one of PENDING, .*NONE, not 'DONE'$/],
   ['an unknown graph format', ['graph', '--module', FIXTURES, '--format', 'png'], /^atomflow graph: --format must be one of mermaid, dot, not 'png'$/],

@@ -24,7 +24,7 @@ export interface CliResult {
 export function cli(args: readonly string[], options: { cwd: string; env?: Record<string, string> }): CliResult {
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', ...options.env };
   if (options.env?.['DEBUG'] === undefined) delete env['DEBUG'];
-  delete env['ATOMFLOW_ENGINE'];
+  if (options.env?.['ATOMFLOW_ENGINE'] === undefined) delete env['ATOMFLOW_ENGINE'];
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: options.cwd, env, encoding: 'utf8', timeout: 60_000 });
   if (r.error) throw r.error;
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, pid: r.pid };

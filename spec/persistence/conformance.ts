@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { InvariantViolation, NotFound, StorageFailure } from '../../lib/errors.js';
 import type { Backend } from '../../persistence/backend.js';
-import { bookWithFlow, updateAtom, updateFlow, type LogBook } from '../../persistence/models.js';
+import { bookWithFlow, updateAtom, updateFlow, type FlowDetail, type LogBook } from '../../persistence/models.js';
 import { recordTests } from './conformance-records.js';
 import { T0, bookWith, flowWith, seeded, task, useBackend } from './fixtures.js';
 
@@ -190,6 +190,56 @@ export function backendConformance(name: string, make: () => Promise<Backend>): 
           }),
           { numRuns: 100 },
         );
+      }));
+    });
+
+    describe('findFlows and purge', () => {
+      /** Three books: flows in several states, updated at T0 + i. */
+      async function several(b: Backend): Promise<FlowDetail[]> {
+        const states = [null, 'RUNNING', 'SUCCESS', 'SUSPENDED', 'REVERTED', 'FAILURE'] as const;
+        const flows = states.map((state, i) => updateFlow(flowWith(`f${i}`, [task(`a${i}`)], T0 + i), { state, updatedAt: state === null ? null : T0 + 10 + i }));
+        await b.saveLogBook(bookWith('one', flows.slice(0, 2)));
+        await b.saveLogBook(bookWith('two', flows.slice(2, 4)));
+        await b.saveLogBook(bookWith('three', flows.slice(4)));
+        return flows;
+      }
+
+      test('lists flow details by state, oldest first, lazily; PENDING matches one that never ran', use(async (b) => {
+        const flows = await several(b);
+        const all = await b.findFlows();
+        assert.deepEqual(all.map((f) => f.name), ['f0', 'f1', 'f2', 'f3', 'f4', 'f5']);
+        assert.ok(all.every((f) => f.atomDetails.length === 0));
+        const open = await b.findFlows({ state: ['RUNNING', 'SUSPENDED', 'PENDING'] });
+        assert.deepEqual(open.map((f) => f.uuid), [flows[0]!.uuid, flows[1]!.uuid, flows[3]!.uuid]);
+        assert.deepEqual((await b.findFlows({ state: 'SUCCESS' })).map((f) => f.name), ['f2']);
+        assert.deepEqual((await b.findFlows({ state: ['RUNNING', 'SUSPENDED', 'PENDING'], limit: 2 })).map((f) => f.name), ['f0', 'f1']);
+        const bookTwo = await b.getBookUuidOfFlow(flows[2]!.uuid);
+        assert.deepEqual((await b.findFlows({ bookUuid: bookTwo })).map((f) => f.name), ['f2', 'f3']);
+        assert.deepEqual(await b.findFlows({ state: [] }), []);
+      }));
+
+      test('bad queries are refused naming the option', use(async (b) => {
+        await assert.rejects(b.findFlows({ state: 'DONE' as never }), (e: unknown) => e instanceof InvariantViolation && e.option === 'state');
+        await assert.rejects(b.findFlows({ limit: -1 }), (e: unknown) => e instanceof InvariantViolation && e.option === 'limit');
+        await assert.rejects(b.findFlows({ colour: 'red' } as never), (e: unknown) => e instanceof InvariantViolation && e.option === 'colour');
+        await assert.rejects(b.purge({ olderThan: 'yesterday' as never }), (e: unknown) => e instanceof InvariantViolation && e.option === 'olderThan');
+      }));
+
+      test('purge removes finished flows older than the cut-off with their atoms, and books left empty', use(async (b) => {
+        const flows = await several(b);
+        // Updated at T0 + 12 (SUCCESS), T0 + 14 (REVERTED), T0 + 15 (FAILURE): cut at T0 + 15.
+        assert.equal(await b.purge({ olderThan: new Date(T0 + 15) }), 2);
+        assert.deepEqual((await b.findFlows()).map((f) => f.name), ['f0', 'f1', 'f3', 'f5']);
+        await assert.rejects(b.getAtomDetails(flows[2]!.uuid), NotFound);
+        await assert.rejects(b.getFlowDetail(flows[4]!.uuid), NotFound);
+        // Book 'two' keeps its SUSPENDED flow; book 'three' keeps FAILURE (too recent).
+        assert.equal((await b.getLogBooks()).length, 3);
+        assert.equal(await b.purge({ olderThan: T0 + 100 }), 1);
+        assert.deepEqual((await b.getLogBooks()).map((x) => x.name), ['one', 'two']);
+        // Explicit states: unfinished ones too.
+        assert.equal(await b.purge({ olderThan: T0 + 100, states: ['SUSPENDED', 'PENDING'] }), 2);
+        assert.deepEqual((await b.findFlows()).map((f) => f.name), ['f1']);
+        assert.equal((await b.getAtomDetails(flows[1]!.uuid)).length, 1);
       }));
     });
 
