@@ -3,7 +3,8 @@
  * atoms (tasks as boxes, retries as hexagons), the edges the patterns and links make (decider
  * links dashed), flows as nested boxes labelled with their pattern and retry, and the internal
  * join (barrier) nodes as small points. With `--db` and `--flow`, atoms are coloured by the state
- * stored for that run.
+ * stored for that run. A module exporting a `Registry` (functions as flows) draws the registry's
+ * flow, optionally of some `--targets` and what they need. Drawn from `compilation.toGraph()`.
  */
 import { compile } from '../../engines/compiler/compile.js';
 import { drawGraph } from '../../engines/draw.js';
@@ -17,12 +18,14 @@ Prints the compiled graph of a module's flow: atoms, the order between them, dec
 
 Options:
   --module <file>        the compiled module (.js/.mjs) that exports the flow
-  --export <name>        a flow, or a function returning one (default: 'flow', else the default export)
+  --export <name>        a flow, a function returning one, or a Registry (default: 'flow', else
+                         the default export, else the module's only Registry)
+  --targets <a,b>        with a Registry: only these tasks and what they need
   --format <fmt>         mermaid (default) or dot
   --db <db> --flow <uuid>  colour the atoms by the states stored for that run
   -h, --help             this help`;
 
-const OPTIONS = { ...HELP, module: { type: 'string' }, export: { type: 'string' }, format: { type: 'string' }, db: { type: 'string' }, flow: { type: 'string' } } as const;
+const OPTIONS = { ...HELP, module: { type: 'string' }, export: { type: 'string' }, format: { type: 'string' }, targets: { type: 'string' }, db: { type: 'string' }, flow: { type: 'string' } } as const;
 
 async function run(args: string[], io: Io): Promise<number> {
   const { values, positionals: given } = parseCommand('graph', args, OPTIONS);
@@ -34,7 +37,9 @@ async function run(args: string[], io: Io): Promise<number> {
   if (values.module === undefined) throw new UsageError("'atomflow graph' needs --module <file> (see atomflow graph --help)");
   const format = oneOf('format', values.format, ['mermaid', 'dot'] as const, 'mermaid');
   if ((values.db === undefined) !== (values.flow === undefined)) throw new UsageError('--db and --flow go together: the store and the run to colour by');
-  const source = await loadFlowSource(values.module, values.export, io);
+  const targets = values.targets?.split(',').map((t) => t.trim()).filter((t) => t.length > 0);
+  if (targets !== undefined && targets.length === 0) throw new UsageError('--targets needs task ids, separated by commas');
+  const source = await loadFlowSource(values.module, values.export, io, targets === undefined ? {} : { targets });
   const compilation = await input(async () => compile(await source.build()));
   let states: Map<string, string> | undefined;
   if (values.db !== undefined && values.flow !== undefined) {
