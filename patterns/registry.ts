@@ -10,12 +10,12 @@
  * `RegistryRunOptions` with the engine's load options.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Graph, alg } from '@dagrejs/graphlib';
 import type { AtomContext } from '../lib/atom.js';
 import { CycleError, DuplicateNameError, InvariantViolation, NotFound } from '../lib/errors.js';
 import type { FlowItem } from '../lib/flow.js';
 import { Times } from '../lib/retry.js';
 import { task as makeTask } from '../lib/task.js';
+import { findCyclePath } from './cycles.js';
 import { GraphFlow } from './graph.js';
 import { LinearFlow } from './linear.js';
 
@@ -275,37 +275,12 @@ function toItem(e: Entry): FlowItem {
   return new LinearFlow(e.id, { retry: new Times({ name: `${e.id}_retry`, attempts: e.retry + 1 }) }).add(atom);
 }
 
-/**
- * One cycle among the tasks, as the path of ids it goes through (back to its start), each needing
- * the next; undefined when there is none. The strongly connected parts come from graphlib's
- * `alg.findCycles`; the path is walked inside the first (in registration order).
- */
+/** One cycle among the tasks as the ids it goes through (each needing the next, back to the first). */
 function findCycle(entries: readonly Entry[]): string[] | undefined {
-  const g = new Graph({ directed: true });
-  for (const e of entries) g.setNode(e.id);
-  for (const e of entries) for (const d of e.dependsOn) g.setEdge(e.id, d);
-  const cycles = alg.findCycles(g);
-  if (cycles.length === 0) return undefined;
-  const order = new Map(entries.map((e, i) => [e.id, i]));
-  const part = new Set(cycles.sort((x, y) => Math.min(...x.map((v) => order.get(v)!)) - Math.min(...y.map((v) => order.get(v)!)))[0]!);
-  const start = entries.find((e) => part.has(e.id))!.id;
-  // Depth-first inside the part, back to `start` (every node of a strongly connected part reaches it).
-  const path = [start];
-  const seen = new Set([start]);
-  const walk = (v: string): boolean => {
-    for (const w of g.successors(v) ?? []) {
-      if (!part.has(w)) continue;
-      if (w === start) return path.push(w), true;
-      if (seen.has(w)) continue;
-      seen.add(w);
-      path.push(w);
-      if (walk(w)) return true;
-      path.pop();
-    }
-    return false;
-  };
-  walk(start);
-  return path;
+  return findCyclePath(
+    entries.map((e) => e.id),
+    entries.flatMap((e) => e.dependsOn.map((d) => [e.id, d] as const)),
+  );
 }
 
 // ---- namespaces ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import {
   compile,
   currentNamespace,
   getRegistry,
+  task,
   useNamespace,
   type AtomContext,
 } from '../../index.js';
@@ -223,6 +224,17 @@ describe('Registry: errors', () => {
     assert.throws(() => new Registry(''), InvariantViolation);
     assert.equal(reg.tasks().length, 0, 'nothing refused was registered');
   });
+});
+
+test('GraphFlow: a refused link names the cycle it would close, in run order', () => {
+  const mk = (name: string) => task({ name, execute: () => undefined });
+  const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(mk) as [ReturnType<typeof mk>, ReturnType<typeof mk>, ReturnType<typeof mk>, ReturnType<typeof mk>];
+  const g = new GraphFlow('g').add(a, b, c, d).link(a, b).link(b, c).link(a, d);
+  assert.throws(
+    () => g.link(c, a),
+    (e: unknown) => e instanceof CycleError && JSON.stringify(e.cycle) === JSON.stringify(['c', 'a', 'b', 'c']) && e.message.includes("linking 'c' to 'a' (c → a → b → c)"),
+  );
+  assert.throws(() => g.link('d', 'd'), (e: unknown) => e instanceof CycleError && JSON.stringify(e.cycle) === JSON.stringify(['d', 'd']));
 });
 
 describe('Registry: namespaces', () => {
