@@ -1,4 +1,4 @@
-/** `atomflow graph --module` with a module exporting a Registry (found by --export or as its only Registry). */
+/** `atomflow graph` and `run --module` with a module exporting a Registry (found by --export or as its only Registry). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -29,4 +29,10 @@ test('graph --targets with an unknown task, or on a module that is no registry: 
   const notRegistry = cli(['graph', '--module', fileURLToPath(new URL('./fixtures/flows.js', import.meta.url)), '--export', 'graphy', '--targets', 'a'], { cwd: process.cwd() });
   assert.equal(notRegistry.status, 2);
   assert.match(notRegistry.stderr, /--targets picks tasks of a Registry; export 'graphy' of .* is not one/);
+});
+
+test('run --module with a registry export runs its flow', () => {
+  const r = cli(['run', '--module', MODULE, '--export', 'pipeline'], { cwd: process.cwd() });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout + r.stderr, /sum=7/);
 });
