@@ -38,6 +38,7 @@ import {
   type Workload,
 } from './cases.js';
 import { linearSerialSqlite, rawSqlite, resumeSqlite } from './sqlite-cases.js';
+import { REGISTRY_CASES } from './registry-cases.js';
 
 /** The TaskFlow script's cases, by name (compare.ts runs these). */
 export const TASKFLOW_CASES: Readonly<Record<string, Workload>> = {
@@ -147,6 +148,7 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
     for (const size of sizes) lines.push({ row: { ...toRow('scaling', await measure(TASKFLOW_CASES['linear_serial_mem']!, size)), of: 'linear_serial_mem' }, perAtom: true });
     return judgeScaling(lines);
   },
+  ...REGISTRY_CASES,
 };
 
 /** Budgets of the scaling rows: ≤ 5 µs each, and within ±25% of the first (smallest) size. */

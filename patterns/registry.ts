@@ -275,8 +275,27 @@ function toItem(e: Entry): FlowItem {
   return new LinearFlow(e.id, { retry: new Times({ name: `${e.id}_retry`, attempts: e.retry + 1 }) }).add(atom);
 }
 
-/** One cycle among the tasks as the ids it goes through (each needing the next, back to the first). */
+/**
+ * One cycle among the tasks as the ids it goes through (each needing the next, back to the first),
+ * or undefined. A topological count over integers decides whether there is one; only then is
+ * graphlib (`findCyclePath`, string-keyed and some ten times slower) asked to name it.
+ */
 function findCycle(entries: readonly Entry[]): string[] | undefined {
+  const index = new Map(entries.map((e, i) => [e.id, i]));
+  const waiting = new Int32Array(entries.length);
+  const dependents: number[][] = entries.map(() => []);
+  entries.forEach((e, i) => {
+    waiting[i] = e.dependsOn.length;
+    for (const d of e.dependsOn) dependents[index.get(d)!]!.push(i);
+  });
+  const ready: number[] = [];
+  for (let i = 0; i < entries.length; i++) if (waiting[i] === 0) ready.push(i);
+  let done = 0;
+  while (ready.length > 0) {
+    done++;
+    for (const j of dependents[ready.pop()!]!) if (--waiting[j]! === 0) ready.push(j);
+  }
+  if (done === entries.length) return undefined;
   return findCyclePath(
     entries.map((e) => e.id),
     entries.flatMap((e) => e.dependsOn.map((d) => [e.id, d] as const)),
