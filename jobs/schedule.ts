@@ -251,7 +251,7 @@ function resolve(name: string, options: unknown): Resolved {
   } catch (e) {
     throw new InvalidSchedule(name, e instanceof Error ? e.message : String(e), { cause: e });
   }
-  return { board: o.board, load, store: o.store, priority: o.priority, timezone: o.timezone, clock, missed };
+  return Object.freeze({ board: o.board, load: Object.freeze(load), store: o.store, priority: o.priority, timezone: o.timezone, clock, missed });
 }
 
 /** A running schedule: `next()`, `stop()`, events `run` / `posted` / `error`. */
