@@ -39,6 +39,7 @@ import {
 } from './cases.js';
 import { linearSerialSqlite, rawSqlite, resumeSqlite } from './sqlite-cases.js';
 import { REGISTRY_CASES } from './registry-cases.js';
+import { unorderedSerialMem, unorderedSerialSqlite } from './semantics-cases.js';
 
 /** The TaskFlow script's cases, by name (compare.ts runs these). */
 export const TASKFLOW_CASES: Readonly<Record<string, Workload>> = {
@@ -108,11 +109,13 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
   unordered_parallel_mem: perAtomBudget('unordered_parallel_mem', 5),
   graph_chain_serial_mem: perAtomBudget('graph_chain_serial_mem', 10),
   linear_revert_serial_mem: perAtomBudget('linear_revert_serial_mem', 10),
+  unordered_serial_mem: async ({ n }) => [{ row: toRow('unordered_serial_mem', await measure(unorderedSerialMem, n)), note: 'one serial batch; no budget', perAtom: true }],
   raw_sqlite: async ({ n }) => [
     { row: toRow('raw_sqlite', await measure(rawSqlite('normal'), n)), note: 'SQLite floor: 1 commit/atom, WAL, synchronous NORMAL', perAtom: true, base: 'raw_sqlite' },
     { row: toRow('raw_sqlite_full', await measure(rawSqlite('full'), n)), note: 'SQLite floor: 1 commit/atom, WAL, synchronous FULL', perAtom: true, base: 'raw_sqlite_full' },
   ],
   linear_serial_sqlite: perAtomBudget('linear_serial_sqlite', 50, 'raw_sqlite'),
+  unordered_serial_sqlite: async ({ n }) => [{ row: toRow('unordered_serial_sqlite', await measure(unorderedSerialSqlite, n)), note: 'one serial batch, a commit per member; no budget', perAtom: true, base: 'raw_sqlite' }],
   linear_serial_sqlite_exclusive: async ({ n }) => [
     {
       row: toRow('linear_serial_sqlite_exclusive', await measure(linearSerialSqlite('normal', 'exclusive'), n)),
@@ -169,7 +172,7 @@ function judgeScaling(lines: readonly Line[]): Line[] {
 }
 
 /** Cases quick enough to run in several processes; each row reports the median process. */
-const REPEATED: ReadonlySet<string> = new Set(['raw_loop', 'linear_serial_mem', 'unordered_parallel_mem', 'graph_chain_serial_mem', 'linear_revert_serial_mem', 'scaling']);
+const REPEATED: ReadonlySet<string> = new Set(['raw_loop', 'linear_serial_mem', 'unordered_parallel_mem', 'graph_chain_serial_mem', 'linear_revert_serial_mem', 'unordered_serial_mem', 'scaling']);
 
 /** Line by line, the line with the median µs/atom among the processes' results (all the figures kept in `processes`). */
 function medianOfProcesses(name: string, results: readonly (readonly Line[])[]): Line[] {

@@ -16,7 +16,7 @@ import { compile, type Compilation } from './compiler/compile.js';
 import { ParallelExecutor } from './executors/parallel.js';
 import { SerialExecutor } from './executors/serial.js';
 import type { Executor, Post } from './executors/executor.js';
-import { resolveOptions, type LoadOptions, type ResolvedOptions } from './options.js';
+import { resolveOptions, rulesFor, storedRules, type FailureRules, type LoadOptions, type ResolvedOptions } from './options.js';
 import { freshStorage, persistFresh, storedStorage } from './prepare.js';
 import { EngineStorage } from './storage-view.js';
 import { Machine } from './runtime/machine.js';
@@ -59,7 +59,7 @@ export class Engine {
     this.storage = new EngineStorage(() => this.#current(), (values) => this.#pendingInject.push(values));
     this.compile();
     if (this.options.flowDetail === undefined) {
-      this.#storage = freshStorage(this.#compilation!, this.backend, this.options);
+      this.#storage = freshStorage(this.#compilation!, this.backend, { ...this.options, rules: rulesFor(this.options) });
     }
   }
 
@@ -84,7 +84,7 @@ export class Engine {
     const o = this.options;
     if (this.#storage === undefined) {
       // Continuing a stored run.
-      this.#storage = await storedStorage(c, this.backend, o.flowDetail!, { store: o.store, ids: o.ids, book: o.book });
+      this.#storage = await storedStorage(c, this.backend, o.flowDetail!, { store: o.store, ids: o.ids, book: o.book, rules: o });
     } else if (!this.#stored) {
       // A chosen id that is already stored: attach to that run (an idempotent start).
       if (o.flowUuid !== undefined && (await this.#attach(c, o.flowUuid, false))) {
@@ -99,7 +99,7 @@ export class Engine {
       }
     } else {
       // Reloading after a storage failure: the store, not memory, says where the run is.
-      this.#storage = await storedStorage(c, this.backend, this.#storage.flow.uuid, { store: undefined, ids: o.ids, book: undefined });
+      this.#storage = await storedStorage(c, this.backend, this.#storage.flow.uuid, { store: undefined, ids: o.ids, book: undefined, rules: o });
     }
     this.#stored = true;
     this.#prepared = true;
@@ -115,7 +115,7 @@ export class Engine {
       if (e instanceof NotFound && !afterClash) return false;
       throw e;
     }
-    this.#storage = await storedStorage(c, this.backend, uuid, { store: undefined, ids: this.options.ids, book: undefined });
+    this.#storage = await storedStorage(c, this.backend, uuid, { store: undefined, ids: this.options.ids, book: undefined, rules: this.options });
     const state = this.#storage.flow.state;
     this.#finishedBefore = state === 'SUCCESS' || state === 'REVERTED' || state === 'FAILURE';
     return true;
@@ -170,9 +170,10 @@ export class Engine {
       const rt = new Runtime(this.#storage!, this.#events);
       const o = this.options;
       if (this.#storage!.flow.state === 'REVERTED') await this.#resetAll(rt);
+      const rules = this.rules;
       this.#machine = new Machine(rt, (post) => this.#executor(post), {
-        onFailure: o.onFailure,
-        revertScope: o.revertScope,
+        onFailure: rules.onFailure,
+        revertScope: rules.revertScope,
         signal: options.signal,
         clock: o.clock,
         random: o.random,
@@ -273,6 +274,16 @@ export class Engine {
       throw new InvariantViolation(`unknown engine event '${String(event)}' (atom, flow, progress, retry)`, { option: 'event' });
     }
     return this.#events.on(event, listener);
+  }
+
+  /**
+   * What a failure means for this run (`onFailure`, `revertScope`), as stored with it: the options
+   * given to `load()`, else those the run was stored with, else the defaults. Before a stored run
+   * is loaded (`prepare()`), what the options alone say.
+   */
+  get rules(): FailureRules {
+    const s = this.#storage;
+    return (s && storedRules(s.flow.meta)) ?? rulesFor(this.options);
   }
 
   /** The run's LogBook (with its FlowDetail as stored by this engine). */

@@ -2,7 +2,7 @@
  * Engine options: one typed object, validated once into a frozen internal form. Unknown keys and
  * bad values are refused with an `InvariantViolation` naming the option.
  */
-import { InvariantViolation } from '../lib/errors.js';
+import { InvariantViolation, StorageFailure } from '../lib/errors.js';
 import type { Backend } from '../persistence/backend.js';
 import type { FlowDetail, IdGenerator, LogBook } from '../persistence/models.js';
 import { systemClock, type Clock } from './runtime/clock.js';
@@ -18,9 +18,16 @@ export interface LoadOptions {
   backend?: Backend;
   /** Parallel engine: atoms running at once (default 8). */
   maxWorkers?: number;
-  /** 'revert' (default) reverts on failure; 'halt' (TaskFlow's never_resolve) stops un-reverted. */
+  /**
+   * 'revert' (default) reverts on failure; 'halt' (TaskFlow's never_resolve) stops un-reverted.
+   * Persisted with the run: a resumed run keeps it unless given again (then the new one is stored).
+   */
   onFailure?: 'revert' | 'halt';
-  /** 'subflow' (default) or 'defer-to-parent' (TaskFlow's defer_reverts). */
+  /**
+   * What a retry answering REVERT undoes. 'defer-to-parent' (default; TaskFlow's defer_reverts):
+   * the parent retry decides, and with none the whole run is reverted. 'subflow' (TaskFlow's old
+   * default): only that retry's subflow. Persisted with the run, as `onFailure`.
+   */
   revertScope?: 'subflow' | 'defer-to-parent';
   /** The LogBook (or its uuid) to add the run's FlowDetail to. */
   book?: LogBook | string;
@@ -46,8 +53,10 @@ export interface ResolvedOptions {
   readonly store: Readonly<Record<string, unknown>> | undefined;
   readonly backend: Backend | undefined;
   readonly maxWorkers: number;
-  readonly onFailure: 'revert' | 'halt';
-  readonly revertScope: 'subflow' | 'defer-to-parent';
+  /** As given; undefined: the stored run's, else the default (see `rulesFor`). */
+  readonly onFailure: 'revert' | 'halt' | undefined;
+  /** As given; undefined: the stored run's, else the default (see `rulesFor`). */
+  readonly revertScope: 'subflow' | 'defer-to-parent' | undefined;
   readonly book: LogBook | string | undefined;
   readonly flowDetail: FlowDetail | string | undefined;
   readonly flowUuid: string | undefined;
@@ -86,10 +95,10 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
   }
   const maxWorkers = options.maxWorkers ?? 8;
   if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw fail('maxWorkers', `must be an integer >= 1, not ${JSON.stringify(maxWorkers)}`);
-  const onFailure = options.onFailure ?? 'revert';
-  if (onFailure !== 'revert' && onFailure !== 'halt') throw fail('onFailure', `must be 'revert' or 'halt', not ${JSON.stringify(onFailure)}`);
-  const revertScope = options.revertScope ?? 'subflow';
-  if (revertScope !== 'subflow' && revertScope !== 'defer-to-parent') {
+  const onFailure = options.onFailure;
+  if (onFailure !== undefined && !isOnFailure(onFailure)) throw fail('onFailure', `must be 'revert' or 'halt', not ${JSON.stringify(onFailure)}`);
+  const revertScope = options.revertScope;
+  if (revertScope !== undefined && !isRevertScope(revertScope)) {
     throw fail('revertScope', `must be 'subflow' or 'defer-to-parent', not ${JSON.stringify(revertScope)}`);
   }
   for (const k of ['book', 'flowDetail'] as const) {
@@ -123,4 +132,63 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     random: options.random ?? Math.random,
     ids: options.ids,
   });
+}
+
+// ---- the rules a run follows on failure (persisted with it) -----------------------------------
+
+/** What a failure means for a run: stored in its FlowDetail's `meta.options`. */
+export interface FailureRules {
+  readonly onFailure: 'revert' | 'halt';
+  readonly revertScope: 'subflow' | 'defer-to-parent';
+}
+
+export const DEFAULT_RULES: FailureRules = Object.freeze({ onFailure: 'revert', revertScope: 'defer-to-parent' });
+
+/** The FlowDetail meta key the rules are stored under. */
+export const RULES_KEY = 'options';
+
+function isOnFailure(v: unknown): v is FailureRules['onFailure'] {
+  return v === 'revert' || v === 'halt';
+}
+
+function isRevertScope(v: unknown): v is FailureRules['revertScope'] {
+  return v === 'subflow' || v === 'defer-to-parent';
+}
+
+/**
+ * The rules a run follows: the options given to this `load()` win, then what the run stored, then
+ * the defaults. `stored` is the FlowDetail's meta (undefined for a new run); a stored value that is
+ * not a known rule is a `StorageFailure` naming the flow.
+ */
+export function rulesFor(given: Pick<ResolvedOptions, 'onFailure' | 'revertScope'>, stored?: { readonly uuid: string; readonly meta: Readonly<Record<string, unknown>> }): FailureRules {
+  let onFailure = given.onFailure;
+  let revertScope = given.revertScope;
+  const kept = stored?.meta[RULES_KEY];
+  if (kept !== undefined && (onFailure === undefined || revertScope === undefined)) {
+    const bad = (what: string): StorageFailure => new StorageFailure(`flow detail '${stored!.uuid}': stored ${what} is not a known rule (meta.${RULES_KEY}: ${safeJson(kept)})`);
+    if (!isRecord(kept)) throw bad(`meta.${RULES_KEY}`);
+    if (onFailure === undefined && kept.onFailure !== undefined) {
+      if (!isOnFailure(kept.onFailure)) throw bad("'onFailure'");
+      onFailure = kept.onFailure;
+    }
+    if (revertScope === undefined && kept.revertScope !== undefined) {
+      if (!isRevertScope(kept.revertScope)) throw bad("'revertScope'");
+      revertScope = kept.revertScope;
+    }
+  }
+  return Object.freeze({ onFailure: onFailure ?? DEFAULT_RULES.onFailure, revertScope: revertScope ?? DEFAULT_RULES.revertScope });
+}
+
+/** The rules as stored in `meta` (undefined when absent or not a rules record). */
+export function storedRules(meta: Readonly<Record<string, unknown>>): FailureRules | undefined {
+  const kept = meta[RULES_KEY];
+  return isRecord(kept) && isOnFailure(kept.onFailure) && isRevertScope(kept.revertScope) ? (kept as unknown as FailureRules) : undefined;
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
 }

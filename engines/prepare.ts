@@ -19,6 +19,7 @@ import {
   type LogBook,
 } from '../persistence/models.js';
 import type { Compilation } from './compiler/compile.js';
+import { RULES_KEY, rulesFor, storedRules, type FailureRules } from './options.js';
 import { Storage } from './runtime/storage.js';
 
 const log = createDebug('atomflow:storage');
@@ -55,6 +56,7 @@ export function freshStorage(
     store: Readonly<Record<string, unknown>> | undefined;
     meta: Readonly<Record<string, unknown>>;
     ids: IdGenerator | undefined;
+    rules: FailureRules;
     flowUuid: string | undefined;
   },
 ): Storage {
@@ -65,7 +67,7 @@ export function freshStorage(
       : createLogBook({ name: c.rootName, ...(typeof fields.book === 'string' ? { uuid: fields.book } : idOpt) });
   const flow = createFlowDetail({
     name: c.rootName,
-    meta: { ...fields.meta, store: { ...(fields.store ?? {}) } },
+    meta: { ...fields.meta, store: { ...(fields.store ?? {}) }, [RULES_KEY]: { ...fields.rules } },
     ...(fields.flowUuid !== undefined ? { uuid: fields.flowUuid } : fields.ids ? { uuid: fields.ids() } : {}),
   });
   return new Storage(c, backend, book, flow, freshDetails(c, flow.uuid, fields.ids));
@@ -83,7 +85,13 @@ export async function storedStorage(
   c: Compilation,
   backend: Backend,
   flowRef: FlowDetail | string,
-  fields: { store: Readonly<Record<string, unknown>> | undefined; ids: IdGenerator | undefined; book: LogBook | string | undefined },
+  fields: {
+    store: Readonly<Record<string, unknown>> | undefined;
+    ids: IdGenerator | undefined;
+    book: LogBook | string | undefined;
+    /** The failure rules given to this load (undefined: keep the stored ones). */
+    rules: { onFailure: FailureRules['onFailure'] | undefined; revertScope: FailureRules['revertScope'] | undefined };
+  },
 ): Promise<Storage> {
   const uuid = typeof flowRef === 'string' ? flowRef : flowRef.uuid;
   let stored: FlowDetail;
@@ -132,9 +140,14 @@ export async function storedStorage(
     const merged = { ...((flow.meta.store as Record<string, unknown> | undefined) ?? {}), ...fields.store };
     flow = updateFlow(flow, { meta: Object.freeze({ ...flow.meta, store: merged }) });
   }
+  // The run's failure rules: given ones win (and are stored), else the stored ones, else the defaults.
+  const rules = rulesFor(fields.rules, flow);
+  const kept = storedRules(flow.meta);
+  const rulesChanged = kept === undefined || kept.onFailure !== rules.onFailure || kept.revertScope !== rules.revertScope;
+  if (rulesChanged) flow = updateFlow(flow, { meta: Object.freeze({ ...flow.meta, [RULES_KEY]: { ...rules } }) });
   const storage = new Storage(c, backend, book, flow, details);
   storage.orphans = orphans;
   if (storage.orphans.length > 0) log('flow %s: %d stored atoms are no longer in the flow: %o', uuid, storage.orphans.length, storage.orphans.map((d) => d.name));
-  if (fresh.length > 0 || fields.store !== undefined) await backend.commit(uuid, { flow, atoms: fresh });
+  if (fresh.length > 0 || fields.store !== undefined || rulesChanged) await backend.commit(uuid, { flow, atoms: fresh });
   return storage;
 }

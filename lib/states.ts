@@ -75,7 +75,10 @@ type Table<S extends string> = Readonly<Record<S, readonly S[]>>;
 
 const TASK_TRANSITIONS: Table<AtomState> = {
   PENDING: ['RUNNING', 'IGNORE'],
-  RUNNING: ['SUCCESS', 'FAILURE'],
+  // RUNNING → REVERTING is not in TaskFlow's table (its resume schedules such an atom by its
+  // intention directly): an execute cut short (crash, abort) in a run that has since turned to
+  // reverting is reverted, since it may have done part of its work.
+  RUNNING: ['SUCCESS', 'FAILURE', 'REVERTING'],
   SUCCESS: ['REVERTING'],
   FAILURE: ['REVERTING'],
   REVERTING: ['REVERTED', 'REVERT_FAILURE'],

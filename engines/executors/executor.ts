@@ -29,9 +29,15 @@ export interface Executor {
   /**
    * Runs queued work now, when the executor queues (the serial batch): the machine calls it when
    * it starts waiting. Synchronous jobs complete without a tick; a promise means some job is async.
+   * `between` is called before each queued job starts, with the outcome of the job run just before
+   * it in this batch (undefined for the first): the machine stores that outcome and the start, so
+   * a crash inside a batch only runs the job in flight again. The next job waits for its promise.
    */
-  drain?(): void | Promise<void>;
+  drain?(between?: Between): void | Promise<void>;
 }
+
+/** See `Executor.drain`: what the machine does between two jobs of a queued batch. */
+export type Between = (done: Completion | undefined, next: Job) => void | Promise<void>;
 
 /** Reports one outcome to the machine (which applies it when it next analyses). */
 export type Post = (completion: Completion) => void;

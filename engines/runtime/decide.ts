@@ -13,7 +13,9 @@ import type { Compilation } from '../compiler/compile.js';
 export interface ReadView {
   readonly c: Compilation;
   detail(i: number): AtomDetail;
+  /** Every atom behind `i` (all ancestors, not only direct predecessors) is SUCCESS/IGNORE with intention EXECUTE/IGNORE. */
   predsDone(i: number): boolean;
+  /** Every atom after `i` (all descendants, through ignored atoms too) is PENDING/REVERTED/IGNORE. */
   succsFree(i: number): boolean;
 }
 
@@ -31,8 +33,9 @@ export function readiness(v: ReadView, i: number, inflight: boolean, rerevert: b
       if ((d.state === 'PENDING' || d.state === 'RUNNING' || d.state === 'RETRYING') && v.predsDone(i)) return 'execute';
       return 'none';
     case 'REVERT':
+      // RUNNING (and not in flight): its execute was cut short by a crash or an abort; revert it.
       if (
-        (d.state === 'SUCCESS' || d.state === 'FAILURE' || d.state === 'REVERTING' || (d.state === 'REVERT_FAILURE' && rerevert)) &&
+        (d.state === 'SUCCESS' || d.state === 'FAILURE' || d.state === 'REVERTING' || d.state === 'RUNNING' || (d.state === 'REVERT_FAILURE' && rerevert)) &&
         v.succsFree(i)
       ) {
         return 'revert';

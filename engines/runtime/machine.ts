@@ -2,7 +2,9 @@
  * The loop: RESUMING → SCHEDULING → WAITING → ANALYZING → … → SUCCESS | REVERTED | FAILURE |
  * SUSPENDED. `step(state)` does the work of one state and returns the next (declared in
  * `NEXT`). Outcomes are applied one at a time by this single writer; each step's writes are
- * committed together and its events emitted after the commit. Executors only run jobs.
+ * committed together and its events emitted after the commit. Executors only run jobs. A serial
+ * batch is still one step, but between its members the outcome so far and the next start are
+ * committed too (#between), so a crash inside it only runs the member in flight again.
  */
 import createDebug from 'debug';
 import { AtomflowError, InvalidStateTransition, StorageFailure, WrappedFailure } from '../../lib/errors.js';
@@ -51,6 +53,10 @@ export class Machine {
   readonly #rt: Runtime;
   readonly #o: MachineOptions;
   readonly #executor: Executor;
+  /** The executor queues a batch and runs it in `drain()` (serial): members start one by one. */
+  readonly #queuing: boolean;
+  /** When each serial batch member's job ended (stamped in #between; 0: not stamped). */
+  readonly #endedAt: Float64Array;
   readonly #inflight: Uint8Array;
   #running = 0;
   readonly #completions = new Batch<Completion>();
@@ -81,6 +87,8 @@ export class Machine {
       this.#completions.push(c);
       this.#poke();
     });
+    this.#queuing = this.#executor.drain !== undefined;
+    this.#endedAt = new Float64Array(this.#queuing ? n : 0);
     const atoms = rt.c.atoms;
     // Priority first (higher first), then flow order: earlier first to execute, later first to revert.
     const priority = new Float64Array(n);
@@ -183,10 +191,10 @@ export class Machine {
     // The serial executor runs its batch here, inside SCHEDULING (as TaskFlow's serial engine).
     const committed = this.#commit();
     if (committed === undefined) {
-      const drained = this.#executor.drain?.();
+      const drained = this.#executor.drain?.(this.#between);
       return drained === undefined ? 'WAITING' : drained.then(() => 'WAITING' as const);
     }
-    return committed.then(() => this.#executor.drain?.()).then(() => 'WAITING' as const);
+    return committed.then(() => this.#executor.drain?.(this.#between)).then(() => 'WAITING' as const);
   }
 
   #startedThisStep = 0;
@@ -381,7 +389,11 @@ export class Machine {
     const rt = this.#rt;
     const mark = rt.queue.size;
     rt.put(i, after);
-    if (rt.listens('progress')) rt.report('progress', () => ({ name: job.prev.name, progress: 0 }));
+    // A serial batch runs its members one by one: until a member really starts (#between), the
+    // store keeps its record from before (only the first member starts with the step's commit).
+    if (this.#queuing && this.#startedThisStep > 0) rt.hold(i, job.prev, undefined);
+    // Tasks report progress; retries do not (as TaskFlow).
+    if (after.kind === 'task' && rt.listens('progress')) rt.report('progress', () => ({ name: job.prev.name, progress: 0 }));
     // The start's own events travel with it (emitted only if the start is not called off).
     if (rt.queue.size > mark) job.events = rt.queue.takeFrom(mark) as EventEntry[];
     rt.queue.push(job);
@@ -589,7 +601,7 @@ export class Machine {
       if (d.state !== 'RUNNING' && d.state !== 'REVERTING') continue;
       const progressDetails = note.details === undefined ? null : { atProgress: note.progress, details: { ...note.details } };
       rt.write(note.atom, { meta: metaOf(d.meta, note.progress, progressDetails, d.meta.execution, d.meta.retryAt) });
-      rt.report('progress', () => ({ name: d.name, progress: note.progress, ...(note.details ? { details: note.details } : {}) }));
+      if (d.kind === 'task') rt.report('progress', () => ({ name: d.name, progress: note.progress, ...(note.details ? { details: note.details } : {}) }));
     }
   }
 
@@ -597,22 +609,73 @@ export class Machine {
     const i = c.job.atom;
     this.#inflight[i] = 0;
     this.#running--;
+    // In a serial batch the outcome may be stored already (see #between): apply that same record,
+    // or (progress came in since) make it again with the time it really ended.
+    let early: AtomDetail | undefined;
+    let at: number;
+    if (this.#queuing && this.#endedAt[i] !== 0) {
+      early = this.#early(c);
+      at = this.#endedAt[i]!;
+      this.#endedAt[i] = 0;
+    } else at = Date.now();
     if (c.job.action === 'execute') {
-      if (c.ok) this.#executed(i, c.value);
-      else this.#executeFailed(i, c.value);
-    } else if (c.ok) this.#reverted(i, c.value);
-    else this.#revertFailed(i, c.value);
+      if (c.ok) this.#executed(i, c.value, early, at);
+      else this.#executeFailed(i, c.value, early, at);
+    } else if (c.ok) this.#reverted(i, c.value, early, at);
+    else this.#revertFailed(i, c.value, early, at);
   }
 
-  #executed(i: number, value: unknown): void {
+  /** The record of outcome `c` stored before its analysis, if any. */
+  #early(c: Completion): AtomDetail | undefined {
+    const held = this.#rt.storage.held(c.job.atom);
+    if (held === undefined) return undefined;
+    const state = c.job.action === 'execute' ? (c.ok ? 'SUCCESS' : 'FAILURE') : c.ok ? 'REVERTED' : 'REVERT_FAILURE';
+    return held.state === state ? held : undefined;
+  }
+
+  /** The record an outcome makes of atom `d` at time `at`; undefined for an interrupted execute (it stays RUNNING). */
+  #outcomeRecord(c: Completion, d: AtomDetail, at: number): AtomDetail | undefined {
+    if (c.job.action === 'execute') {
+      if (c.ok) return this.#executedRecord(d, c.value, at);
+      return this.#interrupted(c.value) ? undefined : this.#executeFailedRecord(d, c.value, at);
+    }
+    return c.ok ? this.#revertedRecord(d, c.value, at) : this.#revertFailedRecord(d, c.value, at);
+  }
+
+  /**
+   * Between two jobs of a serial batch (`Executor.drain`): stores the outcome of the job that just
+   * ran (analysed later, with the whole batch) and the start of the next, stamped now, in place of
+   * the record held back at the batch's start. So after a crash only the job in flight runs again.
+   */
+  readonly #between = (done: Completion | undefined, next: Job): Promise<void> | undefined => {
+    const rt = this.#rt;
+    if (done === undefined && rt.storage.held(next.atom) === undefined) return undefined;
+    const now = Date.now();
+    if (done !== undefined) {
+      const i = done.job.atom;
+      this.#endedAt[i] = now;
+      const record = this.#outcomeRecord(done, rt.detail(i), now);
+      if (record !== undefined) rt.hold(i, record, now);
+    }
+    const d = rt.detail(next.atom);
+    const x = next.action === 'execute' ? execution(d.meta.execution, now, undefined, undefined, undefined) : execution(d.meta.execution, undefined, undefined, now, undefined);
+    rt.put(next.atom, recordWith(d, d.state, d.intention, d.results, d.failure, d.revertResults, d.revertFailure, metaOf(d.meta, d.meta.progress, d.meta.progressDetails, x, d.meta.retryAt)));
+    return this.#commit();
+  };
+
+  #executed(i: number, value: unknown, early: AtomDetail | undefined, at: number): void {
     const rt = this.#rt;
     const d = rt.detail(i);
-    const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), d.meta.retryAt);
+    rt.put(i, early ?? this.#executedRecord(d, value, at), rt.listens('atom') ? { result: value } : undefined);
+    if (d.kind === 'task' && rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
+  }
+
+  #executedRecord(d: AtomDetail, value: unknown, at: number): AtomDetail {
+    const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, at, undefined, undefined), d.meta.retryAt);
     // A retry's results are its history of attempts; a task's, what execute returned.
     const results =
       d.kind === 'retry' ? Object.freeze([...(d.results as StoredAttempt[]), Object.freeze({ value, failures: Object.freeze({}) })]) : value;
-    rt.put(i, recordWith(d, 'SUCCESS', d.intention, results, null, d.revertResults, d.revertFailure, meta), rt.listens('atom') ? { result: value } : undefined);
-    if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
+    return recordWith(d, 'SUCCESS', d.intention, results, null, d.revertResults, d.revertFailure, meta);
   }
 
   #interrupted(error: unknown): boolean {
@@ -621,17 +684,17 @@ export class Machine {
     return error === signal.reason || (error instanceof Error && error.name === 'AbortError');
   }
 
-  #executeFailed(i: number, error: unknown): void {
+  #executeFailed(i: number, error: unknown, early: AtomDetail | undefined, at: number): void {
     const rt = this.#rt;
-    if (this.#interrupted(error)) {
+    if (early === undefined && this.#interrupted(error)) {
       // Interrupted, not failed: it stays RUNNING (as after a crash) and runs again on resume.
       log('atom %s interrupted by abort', rt.c.atoms[i]!.name);
       return;
     }
-    const failure = Failure.from(error);
     const d = rt.detail(i);
-    const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, execution(d.meta.execution, undefined, Date.now(), undefined, undefined), d.meta.retryAt);
-    rt.write(i, { state: 'FAILURE', failure, results: d.kind === 'retry' ? d.results : undefined, meta }, { failure });
+    const after = early ?? this.#executeFailedRecord(d, error, at);
+    const failure = after.failure!;
+    rt.put(i, after, { failure });
     this.#failures.set(d.name, failure);
     this.#failureSnapshot = undefined;
     if (this.#o.onFailure === 'halt') {
@@ -639,6 +702,11 @@ export class Machine {
       return;
     }
     this.#resolve(i, failure);
+  }
+
+  #executeFailedRecord(d: AtomDetail, error: unknown, at: number): AtomDetail {
+    const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, execution(d.meta.execution, undefined, at, undefined, undefined), d.meta.retryAt);
+    return recordWith(d, 'FAILURE', d.intention, d.kind === 'retry' ? d.results : undefined, Failure.from(error), d.revertResults, d.revertFailure, meta);
   }
 
   #resolve(i: number, failure: Failure): void {
@@ -690,22 +758,30 @@ export class Machine {
     for (const [a, intention] of intentionsFor(strategy, this.#view, (r) => rt.downstream(r))) rt.setIntention(a, intention);
   }
 
-  #reverted(i: number, value: unknown): void {
+  #reverted(i: number, value: unknown, early: AtomDetail | undefined, at: number): void {
     const rt = this.#rt;
     const d = rt.detail(i);
-    const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), d.meta.retryAt);
-    const results = d.kind === 'retry' ? Object.freeze([]) : d.results;
-    rt.put(i, recordWith(d, 'REVERTED', d.intention, results, d.failure, value, null, meta), rt.listens('atom') ? { result: value } : undefined);
-    if (rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
+    rt.put(i, early ?? this.#revertedRecord(d, value, at), rt.listens('atom') ? { result: value } : undefined);
+    if (d.kind === 'task' && rt.listens('progress')) rt.report('progress', () => ({ name: d.name, progress: 1 }));
   }
 
-  #revertFailed(i: number, error: unknown): void {
+  #revertedRecord(d: AtomDetail, value: unknown, at: number): AtomDetail {
+    const meta = metaOf(d.meta, 1, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, undefined, at), d.meta.retryAt);
+    const results = d.kind === 'retry' ? Object.freeze([]) : d.results;
+    return recordWith(d, 'REVERTED', d.intention, results, d.failure, value, null, meta);
+  }
+
+  #revertFailed(i: number, error: unknown, early: AtomDetail | undefined, at: number): void {
     const rt = this.#rt;
-    const failure = Failure.from(error);
-    const d = rt.detail(i);
-    const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, undefined, Date.now()), d.meta.retryAt);
-    rt.write(i, { state: 'REVERT_FAILURE', revertFailure: failure, revertResults: undefined, meta }, { failure });
+    const after = early ?? this.#revertFailedRecord(rt.detail(i), error, at);
+    const failure = after.revertFailure!;
+    rt.put(i, after, { failure });
     this.#retain(failure);
+  }
+
+  #revertFailedRecord(d: AtomDetail, error: unknown, at: number): AtomDetail {
+    const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, execution(d.meta.execution, undefined, undefined, undefined, at), d.meta.retryAt);
+    return recordWith(d, 'REVERT_FAILURE', d.intention, d.results, d.failure, undefined, Failure.from(error), meta);
   }
 }
 

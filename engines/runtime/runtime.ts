@@ -3,11 +3,18 @@
  * record, hands it to storage (committed at the end of the step), keeps the readiness counters
  * current and queues the event that reports it (emitted after the commit).
  *
- * Readiness is kept in counters so a step costs O(degree), never O(flow size):
- * - `done[v]`: how many predecessors of v are done (SUCCESS/IGNORE, intention EXECUTE/IGNORE);
- * - `busy[v]`: how many successors of v are not free (free = PENDING/REVERTED/IGNORE).
- * Barrier nodes (joins between wide groups) are done when all their predecessors are, and free
- * when all their successors are; changes pass through them.
+ * Readiness looks at the whole graph, as TaskFlow's selector does: an atom may execute once every
+ * atom behind it is done, and revert once every atom after it is free. It is kept in counters so a
+ * step costs O(degree), never O(flow size):
+ * - v is *deep-done* when it is done (SUCCESS/IGNORE, intention EXECUTE/IGNORE) and so is every
+ *   predecessor, deeply; `done[v]` counts its deep-done predecessors;
+ * - v is *deep-free* when it is free (PENDING/REVERTED/IGNORE) and so is every successor, deeply;
+ *   `busy[v]` counts its successors that are not deep-free.
+ * So an IGNOREd atom counts as reverted for the atoms before it only once everything after it is.
+ * Barrier nodes (joins between wide groups) have no state of their own: deep-done when all their
+ * predecessors are, deep-free when all their successors are. A change walks on only while it flips
+ * a node's deep status, which in a normal run stops at the next atom; a walk through a chain of
+ * ignored (or pending) atoms visits each of them once per flip.
  */
 import type { AtomEvent, Emitter, EngineEvents } from '../../lib/events.js';
 import { InvalidStateTransition } from '../../lib/errors.js';
@@ -76,71 +83,108 @@ export class Runtime {
   rebuild(): void {
     const { predStart, predList, succStart, succList, nodeCount } = this.c.graph;
     const n = this.#atomCount;
-    // A barrier is done when all its predecessors are, free when all its successors are; barriers
-    // may follow barriers, so their status is computed on demand (memoised).
-    const doneMemo = new Int8Array(nodeCount).fill(-1);
-    const freeMemo = new Int8Array(nodeCount).fill(-1);
-    const nodeDone = (v: number): boolean => {
-      if (v < n) return isDone(this.detail(v));
-      if (doneMemo[v] === -1) {
-        let all = 1;
-        for (let k = predStart[v]!; k < predStart[v + 1]! && all === 1; k++) if (!nodeDone(predList[k]!)) all = 0;
-        doneMemo[v] = all;
-      }
-      return doneMemo[v] === 1;
-    };
-    const nodeFree = (v: number): boolean => {
-      if (v < n) return isFree(this.detail(v));
-      if (freeMemo[v] === -1) {
-        let all = 1;
-        for (let k = succStart[v]!; k < succStart[v + 1]! && all === 1; k++) if (!nodeFree(succList[k]!)) all = 0;
-        freeMemo[v] = all;
-      }
-      return freeMemo[v] === 1;
-    };
+    // Deep status in topological order (Kahn): deep-done forwards, deep-free backwards.
+    const order = new Int32Array(nodeCount);
+    const waiting = new Int32Array(nodeCount);
+    let tail = 0;
     for (let v = 0; v < nodeCount; v++) {
+      waiting[v] = predStart[v + 1]! - predStart[v]!;
+      if (waiting[v] === 0) order[tail++] = v;
+    }
+    for (let head = 0; head < tail; head++) {
+      const v = order[head]!;
+      for (let k = succStart[v]!; k < succStart[v + 1]!; k++) {
+        const s = succList[k]!;
+        if (--waiting[s]! === 0) order[tail++] = s;
+      }
+    }
+    const deepDone = new Uint8Array(nodeCount);
+    for (let o = 0; o < tail; o++) {
+      const v = order[o]!;
       let d = 0;
-      for (let k = predStart[v]!; k < predStart[v + 1]!; k++) if (nodeDone(predList[k]!)) d++;
+      for (let k = predStart[v]!; k < predStart[v + 1]!; k++) d += deepDone[predList[k]!]!;
       this.#done[v] = d;
+      deepDone[v] = this.#deepDone(v) ? 1 : 0;
+    }
+    const deepFree = new Uint8Array(nodeCount);
+    for (let o = tail - 1; o >= 0; o--) {
+      const v = order[o]!;
       let b = 0;
-      for (let k = succStart[v]!; k < succStart[v + 1]!; k++) if (!nodeFree(succList[k]!)) b++;
+      for (let k = succStart[v]!; k < succStart[v + 1]!; k++) b += 1 - deepFree[succList[k]!]!;
       this.#busy[v] = b;
+      deepFree[v] = this.#deepFree(v) ? 1 : 0;
     }
     this.touched.clear();
     for (let i = 0; i < n; i++) this.touched.add(i);
   }
 
+  /** Every atom behind `i` is done (deeply). */
   predsDone(i: number): boolean {
     const start = this.c.graph.predStart;
     return this.#done[i] === start[i + 1]! - start[i]!;
   }
 
+  /** Every atom after `i` is free (deeply). */
   succsFree(i: number): boolean {
     return this.#busy[i] === 0;
   }
 
-  #doneChanged(v: number, delta: 1 | -1): void {
-    const { predStart, succStart, succList } = this.c.graph;
-    for (let k = succStart[v]!; k < succStart[v + 1]!; k++) {
-      const s = succList[k]!;
-      const need = predStart[s + 1]! - predStart[s]!;
-      const before = this.#done[s] === need;
-      this.#done[s]! += delta;
-      if (s < this.#atomCount) this.touched.add(s);
-      else if (before !== (this.#done[s] === need)) this.#doneChanged(s, delta);
+  #deepDone(v: number, d: AtomDetail | undefined = v < this.#atomCount ? this.detail(v) : undefined): boolean {
+    const start = this.c.graph.predStart;
+    return this.#done[v] === start[v + 1]! - start[v]! && (d === undefined || isDone(d));
+  }
+
+  #deepFree(v: number, d: AtomDetail | undefined = v < this.#atomCount ? this.detail(v) : undefined): boolean {
+    return this.#busy[v] === 0 && (d === undefined || isFree(d));
+  }
+
+  /** Node `from` became deep-done (+1) or stopped being (-1): tell its successors, and theirs while they flip. */
+  #doneChanged(from: number, delta: 1 | -1): void {
+    const { succStart, succList } = this.c.graph;
+    const n = this.#atomCount;
+    const work = this.#work;
+    work.push(from);
+    while (work.length > 0) {
+      const v = work.pop()!;
+      for (let k = succStart[v]!; k < succStart[v + 1]!; k++) {
+        const s = succList[k]!;
+        const before = this.#deepDone(s);
+        this.#done[s]! += delta;
+        if (s < n) this.touched.add(s);
+        if (before !== this.#deepDone(s)) work.push(s);
+      }
     }
   }
 
-  #freeChanged(v: number, delta: 1 | -1): void {
+  /** Node `from` became deep-free (delta -1 to its predecessors' busy) or stopped being (+1). */
+  #freeChanged(from: number, delta: 1 | -1): void {
     const { predStart, predList } = this.c.graph;
-    // delta is the change of "busy" contributed by v to its predecessors.
-    for (let k = predStart[v]!; k < predStart[v + 1]!; k++) {
-      const p = predList[k]!;
-      const before = this.#busy[p] === 0;
-      this.#busy[p]! += delta;
-      if (p < this.#atomCount) this.touched.add(p);
-      else if (before !== (this.#busy[p] === 0)) this.#freeChanged(p, delta);
+    const n = this.#atomCount;
+    const work = this.#work;
+    work.push(from);
+    while (work.length > 0) {
+      const v = work.pop()!;
+      for (let k = predStart[v]!; k < predStart[v + 1]!; k++) {
+        const p = predList[k]!;
+        const before = this.#deepFree(p);
+        this.#busy[p]! += delta;
+        if (p < n) this.touched.add(p);
+        if (before !== this.#deepFree(p)) work.push(p);
+      }
     }
+  }
+
+  /** Scratch stack of the two walks above (they never nest). */
+  readonly #work: number[] = [];
+
+  /** Keeps the counters true across atom `i`'s record changing from `before` to `after`. */
+  #recount(i: number, before: AtomDetail, after: AtomDetail): void {
+    const wasDone = this.#deepDone(i, before);
+    const nowDone = this.#deepDone(i, after);
+    if (wasDone !== nowDone) this.#doneChanged(i, nowDone ? 1 : -1);
+    const wasFree = this.#deepFree(i, before);
+    const nowFree = this.#deepFree(i, after);
+    if (wasFree !== nowFree) this.#freeChanged(i, nowFree ? -1 : 1);
   }
 
   /**
@@ -164,12 +208,7 @@ export class Runtime {
     }
     (after as { updatedAt: number | null }).updatedAt = Date.now();
     this.storage.setAtom(i, after);
-    const wasDone = isDone(before);
-    const nowDone = isDone(after);
-    if (wasDone !== nowDone) this.#doneChanged(i, nowDone ? 1 : -1);
-    const wasFree = isFree(before);
-    const nowFree = isFree(after);
-    if (wasFree !== nowFree) this.#freeChanged(i, nowFree ? -1 : 1);
+    this.#recount(i, before, after);
     this.touched.add(i);
     if (state !== before.state && this.events.has('atom')) {
       const payload: AtomEvent = {
@@ -185,6 +224,16 @@ export class Runtime {
       this.queue.push({ kind: 'event', event: 'atom', payload });
     }
     return after;
+  }
+
+  /**
+   * Has storage store `record` for atom `i` in place of its in-memory record until that changes
+   * (no transition, no event, no counter: the in-memory run does not see it). A new record gets
+   * `updatedAt` (its time); an earlier one (`updatedAt` undefined) is stored as it was.
+   */
+  hold(i: number, record: AtomDetail, updatedAt: number | undefined): void {
+    if (updatedAt !== undefined) (record as { updatedAt: number | null }).updatedAt = updatedAt;
+    this.storage.hold(i, record);
   }
 
   setIntention(i: number, intention: Intention): void {
@@ -205,8 +254,7 @@ export class Runtime {
   restore(i: number, record: AtomDetail): void {
     const before = this.detail(i);
     this.storage.setAtom(i, record);
-    if (isDone(before) !== isDone(record)) this.#doneChanged(i, isDone(record) ? 1 : -1);
-    if (isFree(before) !== isFree(record)) this.#freeChanged(i, isFree(record) ? -1 : 1);
+    this.#recount(i, before, record);
     this.touched.add(i);
   }
 

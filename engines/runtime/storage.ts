@@ -32,6 +32,9 @@ export class Storage {
   readonly #transient = new Map<string, unknown>();
   /** Atoms written since the last flush, in first-write order. */
   readonly #dirty: IndexSet;
+  /** Records stored in place of the in-memory ones (see `hold`), and how many there are. */
+  #held: Array<AtomDetail | undefined> | undefined;
+  #holds = 0;
   #flowDirty = false;
   /** The backend's synchronous commit, when it has one the engine may use. */
   readonly #commitSync: ((flowUuid: string, change: FlowChange) => void) | undefined;
@@ -52,7 +55,30 @@ export class Storage {
 
   setAtom(i: number, detail: AtomDetail): void {
     this.details[i] = detail;
+    if (this.#holds !== 0 && this.#held![i] !== undefined) {
+      const held = this.#held![i];
+      this.#held![i] = undefined;
+      this.#holds--;
+      // The record held (and so stored, or about to be) becoming the in-memory one: nothing to write.
+      if (held === detail) return;
+    }
     this.#dirty.add(i);
+  }
+
+  /**
+   * Until atom `i`'s record next changes in memory, stores `record` for it instead (a serial batch:
+   * the record before a start that has not begun yet, or an outcome not analysed yet).
+   */
+  hold(i: number, record: AtomDetail): void {
+    const held = (this.#held ??= new Array<AtomDetail | undefined>(this.details.length));
+    if (held[i] === undefined) this.#holds++;
+    held[i] = record;
+    this.#dirty.add(i);
+  }
+
+  /** The record held for atom `i` (see `hold`), if any. */
+  held(i: number): AtomDetail | undefined {
+    return this.#holds === 0 ? undefined : this.#held![i];
   }
 
   setFlow(changes: Partial<Pick<FlowDetail, 'state' | 'meta'>>): void {
@@ -76,7 +102,7 @@ export class Storage {
     const positions: number[] = new Array(count);
     for (let k = 0; k < count; k++) {
       const i = this.#dirty.at(k);
-      atoms[k] = this.details[i]!;
+      atoms[k] = (this.#holds !== 0 ? this.#held![i] : undefined) ?? this.details[i]!;
       positions[k] = i;
     }
     this.#dirty.clear();

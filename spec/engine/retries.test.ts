@@ -654,14 +654,14 @@ for (const kind of engineKinds) {
         assert.ok(events.every((e) => e.failure.message === 'Woot!'));
       });
 
-      test('an inner REVERT without a parent retry reverts only the inner subflow (test_nested_flow_with_retry_revert)', async () => {
+      test("with revertScope 'subflow', an inner REVERT without a parent retry reverts only the inner subflow (test_nested_flow_with_retry_revert)", async () => {
         const flow = new LinearFlow('flow-1').add(
           new Progressing('task1'),
           new LinearFlow('flow-2', { retry: new Times({ attempts: 0, name: 'r1', provides: 'x2' }) }).add(
             new Conditional({ name: 'task2', inject: { x: 1 } }),
           ),
         );
-        const engine = mk(flow, kind);
+        const engine = mk(flow, kind, { revertScope: 'subflow' });
         engine.storage.inject({ y: 2 });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
@@ -782,13 +782,13 @@ for (const kind of engineKinds) {
         assert.equal(state(engine, 'a'), 'REVERTED/REVERT');
       });
 
-      test('outer(no retry){a, inner[AlwaysRevert]{b, c fails}, d}: only the inner subflow is reverted (§4.2)', async () => {
+      test("outer(no retry){a, inner[AlwaysRevert]{b, c fails}, d} with revertScope 'subflow': only the inner subflow is reverted (§4.2)", async () => {
         const flow = new LinearFlow('outer').add(
           new T('a'),
           new LinearFlow('inner', { retry: new AlwaysRevert({ name: 'ar' }) }).add(new T('b'), new T('c', { fail: true })),
           new T('d'),
         );
-        const engine = mk(flow, kind);
+        const engine = mk(flow, kind, { revertScope: 'subflow' });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
         assert.ok(err instanceof RuntimeError);
@@ -817,13 +817,13 @@ for (const kind of engineKinds) {
         assert.equal(engine.storage.getFlowState(), 'REVERTED');
       });
 
-      test("the same with revertScope 'defer-to-parent' reverts a too (§4.2)", async () => {
+      test("the same with the default revertScope ('defer-to-parent') reverts a too (§4.2)", async () => {
         const flow = new LinearFlow('outer').add(
           new T('a'),
           new LinearFlow('inner', { retry: new AlwaysRevert({ name: 'ar' }) }).add(new T('b'), new T('c', { fail: true })),
           new T('d'),
         );
-        const engine = mk(flow, kind, { revertScope: 'defer-to-parent' });
+        const engine = mk(flow, kind);
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
         assert.ok(err instanceof RuntimeError);
@@ -832,7 +832,7 @@ for (const kind of engineKinds) {
         assert.equal(engine.storage.getAtomState('d'), 'PENDING');
       });
 
-      test('test_new_revert_vs_old: task1 is reverted only with defer-to-parent', async () => {
+      test('test_new_revert_vs_old: task1 is reverted only with defer-to-parent (the default)', async () => {
         const flow = new LinearFlow('flow-1').add(
           new T('task1'),
           new LinearFlow('flow-2', { retry: new Times({ attempts: 1, name: 'r1', provides: 'x' }) }).add(
@@ -858,26 +858,26 @@ for (const kind of engineKinds) {
           'r1.r REVERTING',
           'r1.r REVERTED(None)',
         ];
-        const e1 = mk(flow, kind);
+        const e1 = mk(flow, kind, { revertScope: 'subflow' });
         e1.storage.inject({ y: 2 });
         const c1 = new Capture(e1);
         await rejection(e1.run());
         assert.deepEqual(c1.values, [...common, 'flow-1.f REVERTED']);
 
-        const e2 = mk(flow, kind, { revertScope: 'defer-to-parent' });
+        const e2 = mk(flow, kind);
         e2.storage.inject({ y: 2 });
         const c2 = new Capture(e2);
         await rejection(e2.run());
         assert.deepEqual(c2.values, [...common, 'task1.t REVERTING', 'task1.t REVERTED(None)', 'flow-1.f REVERTED']);
       });
 
-      test('outer[Times(2) rt]{a, inner[AlwaysRevert ar]{c fails}}: inner REVERT, outer RETRY, then outer REVERT reverts only inner (§4.2)', async () => {
+      test("outer[Times(2) rt]{a, inner[AlwaysRevert ar]{c fails}} with revertScope 'subflow': inner REVERT, outer RETRY, then outer REVERT reverts only inner (§4.2)", async () => {
         const rt = new RecordingTimes({ attempts: 2, name: 'rt' });
         const flow = new LinearFlow('outer', { retry: rt }).add(
           new T('a'),
           new LinearFlow('inner', { retry: new AlwaysRevert({ name: 'ar' }) }).add(new T('c', { fail: true })),
         );
-        const engine = mk(flow, kind);
+        const engine = mk(flow, kind, { revertScope: 'subflow' });
         const cap = new Capture(engine);
         const events = retryEvents(engine);
         const err = await rejection(engine.run());
@@ -1001,14 +1001,14 @@ for (const kind of engineKinds) {
         assert.deepEqual(sorted(cap.values), sorted(expected));
       });
 
-      test('a nested ForEach reverts only its subflow (test_nested_for_each_revert)', async () => {
+      test("with revertScope 'subflow', a nested ForEach reverts only its subflow (test_nested_for_each_revert)", async () => {
         const flow = new LinearFlow('flow-1').add(
           new Progressing('task1'),
           new LinearFlow('flow-2', { retry: new ForEach({ values: [3, 2, 3, 5], name: 'r1', provides: 'x' }) }).add(
             new FailingWithArg({ name: 'task2' }),
           ),
         );
-        const engine = mk(flow, kind);
+        const engine = mk(flow, kind, { revertScope: 'subflow' });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
         assert.ok(err instanceof RuntimeError);

@@ -71,9 +71,9 @@ function count(journal: readonly string[]): Map<string, number> {
 /**
  * Compares the journal of a crashed-and-resumed run with the uncrashed one: an atom that had
  * finished (stored SUCCESS/REVERTED) never ran again; an atom in flight when the process died
- * (stored RUNNING or REVERTING: on the serial engine a whole ready batch is in flight, and a
- * start is committed together with the previous atom's result, so it may not have begun) ran at
- * most once more; the atom killed inside its own execute/revert ran exactly once more.
+ * (stored RUNNING or REVERTING: a start is committed together with the previous step's results,
+ * so it may not have begun; in a serial batch only the member in flight is stored so) ran at most
+ * once more; the atom killed inside its own execute/revert ran exactly once more.
  */
 function assertOnlyInflightReran(clean: Outcome, before: Outcome, after: Outcome, killAt: string): void {
   const want = count(clean.journal);
@@ -93,6 +93,29 @@ function assertOnlyInflightReran(clean: Outcome, before: Outcome, after: Outcome
     else assert.equal(g, w, `${line} had finished or not started: it must not run again`);
   }
 }
+
+/**
+ * A kill inside a serial batch: the members that had finished are stored with their outcome, the
+ * one in flight as started, those not started yet as before the batch; on resume only the one in
+ * flight runs again (nothing else runs twice, nothing finished is lost).
+ */
+function assertBatchKill(clean: Outcome, before: Outcome, after: Outcome, killAt: string, expected: Record<string, string>): void {
+  assert.deepEqual(Object.fromEntries(Object.entries(before.atoms).map(([k, v]) => [k, v.state])), expected, `stored states when killed at ${killAt}`);
+  const want = count(clean.journal);
+  const got = count(after.journal);
+  const [atom, phase] = killAt.split(':') as [string, string];
+  for (const line of new Set([...want.keys(), ...got.keys()])) {
+    const w = want.get(line) ?? 0;
+    assert.equal(got.get(line) ?? 0, line === `${phase}:${atom}` ? w + 1 : w, `${line}: only the atom in flight may run again`);
+  }
+}
+
+const batchCases: Array<[CrashFlowKind, string, Record<string, string>]> = [
+  ['batch', 'b:execute', { a: 'SUCCESS', b: 'RUNNING', c: 'PENDING', d: 'PENDING', e: 'PENDING', f: 'PENDING' }],
+  ['batch', 'd:execute', { a: 'SUCCESS', b: 'SUCCESS', c: 'SUCCESS', d: 'RUNNING', e: 'PENDING', f: 'PENDING' }],
+  ['batch', 'e:execute', { a: 'SUCCESS', b: 'SUCCESS', c: 'SUCCESS', d: 'SUCCESS', e: 'RUNNING', f: 'PENDING' }],
+  ['batch-revert', 'c:revert', { a: 'SUCCESS', b: 'SUCCESS', c: 'REVERTING', d: 'REVERTED', e: 'REVERTED', boom: 'REVERTED' }],
+];
 
 const cases: Array<[CrashFlowKind, string]> = [
   ['linear', 'c:execute'],
@@ -128,6 +151,37 @@ describe('crash and resume on SQLite (SIGKILL)', () => {
     });
   }
 
+  for (const [kind, killAt, expected] of batchCases) {
+    test(`serial batch: ${kind} flow killed at ${killAt} re-runs only the member in flight`, async () => {
+      const reference = await cleanOf(kind);
+      const { before, after } = await crashAndResume(kind, killAt);
+      assert.equal(before.flowState, 'RUNNING');
+      assert.equal(after.flowState, reference.flowState);
+      assert.deepEqual(after.atoms, reference.atoms);
+      assertBatchKill(reference, before, after, killAt, expected);
+    });
+  }
+
+  test('serial batch: a failure stored before the kill is resolved on resume; the member cut short is reverted, not run again', async () => {
+    const { before, after } = await crashAndResume('batch-fail', 'c:execute');
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(before.atoms).map(([k, v]) => [k, `${v.state}/${v.intention}`])),
+      { a: 'SUCCESS/EXECUTE', b: 'SUCCESS/EXECUTE', x: 'FAILURE/EXECUTE', c: 'RUNNING/EXECUTE', d: 'PENDING/EXECUTE' },
+    );
+    assert.equal(after.flowState, 'REVERTED');
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(after.atoms).map(([k, v]) => [k, v.state])),
+      { a: 'REVERTED', b: 'REVERTED', x: 'REVERTED', c: 'REVERTED', d: 'PENDING' },
+    );
+    const got = count(after.journal);
+    for (const name of ['a', 'b', 'x', 'c']) {
+      assert.equal(got.get(`execute:${name}`), 1, `${name} ran once`);
+      assert.equal(got.get(`revert:${name}`), 1, `${name} was reverted once`);
+    }
+    assert.equal(got.get('execute:d'), undefined, 'd never started');
+    assert.ok(after.journal.indexOf('revert:a') > after.journal.indexOf('revert:c'), 'a is reverted after the batch');
+  });
+
   test('the killed atom is stored RUNNING (or REVERTING) and finished atoms keep their results', async () => {
     const { before } = await crashAndResume('linear', 'c:execute');
     assert.deepEqual(
@@ -155,6 +209,10 @@ describe('crash and resume on SQLite (SIGKILL)', () => {
       graph: ['a', 'b', 'c', 'd'].flatMap((a) => [`${a}:execute`, `${a}:after`]),
       retry: ['a:execute', 'b:execute', 'b:revert', 'flaky:execute', 'flaky:revert', 'c:execute', 'b:after'],
       revert: ['a:revert', 'b:revert', 'c:revert', 'd:revert', 'boom:revert', 'd:execute', 'c:after'],
+      batch: ['b', 'c', 'd', 'e'].flatMap((a) => [`${a}:execute`, `${a}:after`]),
+      'batch-revert': ['b', 'c', 'd', 'e'].flatMap((a) => [`${a}:execute`, `${a}:revert`]),
+      // (a kill in a member after x, once x's failure is stored, has its own test above)
+      'batch-fail': ['b:execute', 'x:execute', 'a:revert', 'b:revert', 'x:revert', 'c:revert', 'd:revert'],
     };
     const kinds = Object.keys(points) as CrashFlowKind[];
     for (let i = 0; i < 10; i++) {

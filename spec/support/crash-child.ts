@@ -12,7 +12,7 @@
 import fs from 'node:fs';
 import { GraphFlow, LinearFlow, Times, UnorderedFlow, load, openBackend, task, type Engine, type FlowItem } from '../../index.js';
 
-export type CrashFlowKind = 'linear' | 'graph' | 'retry' | 'revert';
+export type CrashFlowKind = 'linear' | 'graph' | 'retry' | 'revert' | 'batch' | 'batch-revert' | 'batch-fail';
 
 /** True the first time it is called for `marker` in this journal's folder (remembered on disk). */
 function firstTime(journal: string, marker: string): boolean {
@@ -58,6 +58,15 @@ export function buildCrashFlow(kind: CrashFlowKind, journal: string, killAt: str
       );
     case 'revert':
       return new LinearFlow('revert').add(step('a'), new UnorderedFlow('u').add(step('b'), step('c')), step('d'), step('boom', { fail: () => true }));
+    case 'batch':
+      // On the serial engine u is one batch (b, c, d, e run in that order before any is analysed).
+      return new LinearFlow('batch').add(step('a'), new UnorderedFlow('u').add(step('b'), step('c'), step('d'), step('e')), step('f'));
+    case 'batch-revert':
+      // u is reverted as one batch: e, d, c, b.
+      return new LinearFlow('batch-revert').add(step('a'), new UnorderedFlow('u').add(step('b'), step('c'), step('d'), step('e')), step('boom', { fail: () => true }));
+    case 'batch-fail':
+      // x fails inside the batch; the members after it still run before the batch is analysed.
+      return new LinearFlow('batch-fail').add(step('a'), new UnorderedFlow('u').add(step('b'), step('x', { fail: () => true }), step('c'), step('d')));
     default: {
       const never: never = kind;
       return never;
