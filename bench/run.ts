@@ -40,6 +40,8 @@ import {
 import { linearSerialSqlite, rawSqlite, resumeSqlite } from './sqlite-cases.js';
 import { REGISTRY_CASES } from './registry-cases.js';
 import { unorderedSerialMem, unorderedSerialSqlite } from './semantics-cases.js';
+import { WORKER_CASES } from './worker-cases.js';
+import { fencedAndUnfenced } from './ownership-cases.js';
 
 /** The TaskFlow script's cases, by name (compare.ts runs these). */
 export const TASKFLOW_CASES: Readonly<Record<string, Workload>> = {
@@ -114,7 +116,26 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
     { row: toRow('raw_sqlite', await measure(rawSqlite('normal'), n)), note: 'SQLite floor: 1 commit/atom, WAL, synchronous NORMAL', perAtom: true, base: 'raw_sqlite' },
     { row: toRow('raw_sqlite_full', await measure(rawSqlite('full'), n)), note: 'SQLite floor: 1 commit/atom, WAL, synchronous FULL', perAtom: true, base: 'raw_sqlite_full' },
   ],
-  linear_serial_sqlite: perAtomBudget('linear_serial_sqlite', 50, 'raw_sqlite'),
+  linear_serial_sqlite: async ({ n }) => {
+    // Owned and fenced; the unfenced run beside it (bench/ownership-cases.ts).
+    const f = await fencedAndUnfenced(n);
+    const cpu = f.fencedCpu / f.unfencedCpu;
+    const wall = f.fenced.seconds / f.unfenced.seconds;
+    const us = (s: number) => round((s / n) * 1e6, 2);
+    const row = { ...toRow('linear_serial_sqlite', f.fenced), cpu_us_per_atom: us(f.fencedCpu), fenced_over_unfenced_cpu: round(cpu, 3), fenced_over_unfenced_wall: round(wall, 3) };
+    const bare = { ...toRow('linear_serial_sqlite_unfenced', f.unfenced), cpu_us_per_atom: us(f.unfencedCpu) };
+    return [
+      { row, budget: '≤ 50 µs', ok: row.us_per_atom <= 50, perAtom: true, base: 'raw_sqlite', note: `owned and fenced; CPU ${us(f.fencedCpu)} µs/atom` },
+      {
+        row: bare,
+        budget: 'fenced ≤ 1.05 ×',
+        ok: cpu <= 1.05,
+        perAtom: true,
+        base: 'raw_sqlite',
+        note: `CPU ${us(f.unfencedCpu)} µs/atom; fenced/unfenced CPU ${cpu.toFixed(3)}, wall ${wall.toFixed(3)} (alternating runs)`,
+      },
+    ];
+  },
   unordered_serial_sqlite: async ({ n }) => [{ row: toRow('unordered_serial_sqlite', await measure(unorderedSerialSqlite, n)), note: 'one serial batch, a commit per member; no budget', perAtom: true, base: 'raw_sqlite' }],
   linear_serial_sqlite_exclusive: async ({ n }) => [
     {
@@ -152,6 +173,7 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
     return judgeScaling(lines);
   },
   ...REGISTRY_CASES,
+  ...WORKER_CASES,
 };
 
 /** Budgets of the scaling rows: ≤ 5 µs each, and within ±25% of the first (smallest) size. */

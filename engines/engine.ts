@@ -7,18 +7,20 @@ import { performance } from 'node:perf_hooks';
 import type { ArgBinding } from '../lib/atom.js';
 import type { FlowItem } from '../lib/flow.js';
 import { Emitter, type EngineEvents, type Listener } from '../lib/events.js';
-import { EngineLocked, InvariantViolation, MissingDependencies, NotFound, StorageFailure, WrappedFailure } from '../lib/errors.js';
+import { ClaimLost, EngineLocked, InvariantViolation, MissingDependencies, NotFound, StorageFailure, WrappedFailure } from '../lib/errors.js';
 import type { EngineState } from '../lib/states.js';
-import type { Backend } from '../persistence/backend.js';
+import type { Backend, Claim } from '../persistence/backend.js';
 import { MemoryBackend } from '../persistence/memory.js';
 import { updateFlow, type FlowDetail, type LogBook } from '../persistence/models.js';
 import { compile, type Compilation } from './compiler/compile.js';
 import { ParallelExecutor } from './executors/parallel.js';
 import { SerialExecutor } from './executors/serial.js';
+import { WorkerExecutor } from './executors/worker.js';
 import type { Executor, Post } from './executors/executor.js';
 import { resolveOptions, rulesFor, storedRules, type FailureRules, type LoadOptions, type ResolvedOptions } from './options.js';
 import { freshStorage, persistFresh, storedStorage } from './prepare.js';
 import { EngineStorage } from './storage-view.js';
+import { Lease } from './runtime/lease.js';
 import { Machine } from './runtime/machine.js';
 import { Runtime } from './runtime/runtime.js';
 import type { Storage } from './runtime/storage.js';
@@ -46,6 +48,16 @@ export class Engine {
   #stored = false;
   #machine: Machine | undefined;
   #locked = false;
+  /** The claim of the run in progress. */
+  #lease: Lease | undefined;
+  /** A conductor's claim, used by the first run. */
+  #premade: Claim | undefined;
+  /**
+   * The fencing token the in-memory run matches (0 after storing a fresh run, then the token of
+   * this engine's last claim); undefined when loaded without a claim. A claim whose token is not
+   * the next one means another owner ran the flow meanwhile: the run reloads from the store.
+   */
+  #knownFence: number | undefined;
   /** Attached (by `flowUuid`) to a run that had already finished: `run()` answers its outcome. */
   #finishedBefore = false;
   readonly #pendingInject: Array<Readonly<Record<string, unknown>>> = [];
@@ -56,6 +68,7 @@ export class Engine {
     this.options = resolveOptions(options);
     this.backend = this.options.backend ?? new MemoryBackend();
     this.#root = root;
+    this.#premade = this.options.claim;
     this.storage = new EngineStorage(() => this.#current(), (values) => this.#pendingInject.push(values));
     this.compile();
     if (this.options.flowDetail === undefined) {
@@ -63,8 +76,8 @@ export class Engine {
     }
   }
 
-  get kind(): 'serial' | 'parallel' {
-    return this.options.engine === 'parallel' ? 'parallel' : 'serial';
+  get kind(): 'serial' | 'parallel' | 'worker' {
+    return this.options.engine;
   }
 
   /** Builds the execution graph (idempotent). Duplicate names and misplaced retries are refused here. */
@@ -77,34 +90,83 @@ export class Engine {
     return this.#storage;
   }
 
-  /** Stores (or loads, when continuing a stored run) the LogBook, FlowDetail and atom details. */
+  /**
+   * Stores (or loads, when continuing a stored run) the LogBook, FlowDetail and atom details.
+   * It does not claim the run (only `run()` does), so its writes are not fenced.
+   */
   async prepare(): Promise<void> {
+    return this.#prepare(undefined);
+  }
+
+  /** `prepare()`, its writes fenced with `fence` (the run's claim token) when given. */
+  async #prepare(fence: number | undefined): Promise<void> {
     const c = this.compile();
     if (this.#prepared) return;
     const o = this.options;
     if (this.#storage === undefined) {
       // Continuing a stored run.
-      this.#storage = await storedStorage(c, this.backend, o.flowDetail!, { store: o.store, ids: o.ids, book: o.book, rules: o });
+      this.#storage = await storedStorage(c, this.backend, o.flowDetail!, { store: o.store, ids: o.ids, book: o.book, rules: o, fence });
+      this.#knownFence = fence;
     } else if (!this.#stored) {
-      // A chosen id that is already stored: attach to that run (an idempotent start).
+      // A chosen id that is already stored: attach to that run (an idempotent start). Attached,
+      // the run was loaded without a claim (its fence is unknown); stored here, it was never claimed.
       if (o.flowUuid !== undefined && (await this.#attach(c, o.flowUuid, false))) {
-        // attached
+        this.#knownFence = undefined;
       } else {
+        this.#knownFence = 0;
         try {
           await persistFresh(this.#storage);
         } catch (e) {
           // Another process stored the same id between our check and our write.
           if (o.flowUuid === undefined || !(await this.#attach(c, o.flowUuid, true))) throw e;
+          this.#knownFence = undefined;
         }
       }
     } else {
-      // Reloading after a storage failure: the store, not memory, says where the run is.
-      this.#storage = await storedStorage(c, this.backend, this.#storage.flow.uuid, { store: undefined, ids: o.ids, book: undefined, rules: o });
+      // Reloading after a storage failure or a lost claim: the store, not memory, says where the run is.
+      this.#storage = await storedStorage(c, this.backend, this.#storage.flow.uuid, { store: undefined, ids: o.ids, book: undefined, rules: o, fence });
+      this.#knownFence = fence;
     }
     this.#stored = true;
     this.#prepared = true;
+    this.#storage.fence = fence;
     for (const values of this.#pendingInject.splice(0)) this.#storage.inject(values);
-    await this.#storage.flush();
+    try {
+      await this.#storage.flush();
+    } finally {
+      this.#storage.fence = undefined;
+    }
+  }
+
+  /**
+   * Claims the run's flow detail before the run's first write (FlowClaimed when a live owner
+   * holds it), or takes the conductor's claim. A stored run not loaded yet is claimed first and
+   * loaded after; one loaded before (or stored fresh) is reloaded when someone else ran it since.
+   */
+  async #claim(): Promise<Lease> {
+    const o = this.options;
+    let lease: Lease | undefined;
+    const premade = this.#premade;
+    if (premade !== undefined) {
+      this.#premade = undefined;
+      lease = new Lease(this.backend, premade, o.leaseMs);
+    } else {
+      const request = Object.freeze({ owner: o.owner, host: o.host, pid: process.pid, leaseMs: o.leaseMs });
+      if (this.#storage === undefined) {
+        try {
+          lease = await Lease.acquire(this.backend, flowUuidOf(o.flowDetail!), request);
+        } catch (e) {
+          // A FlowDetail record never stored: prepare() stores it (or says clearly it is not found).
+          if (!(e instanceof NotFound)) throw e;
+        }
+      }
+      if (lease === undefined) {
+        await this.#prepare(undefined);
+        lease = await Lease.acquire(this.backend, this.#storage!.flow.uuid, request);
+      }
+    }
+    if (this.#storage !== undefined && this.#prepared && this.#knownFence !== lease.token - 1) this.#prepared = false;
+    return lease;
   }
 
   /** Loads the stored run `uuid` (if there is one) in place of the fresh one; whether it did. */
@@ -115,7 +177,7 @@ export class Engine {
       if (e instanceof NotFound && !afterClash) return false;
       throw e;
     }
-    this.#storage = await storedStorage(c, this.backend, uuid, { store: undefined, ids: this.options.ids, book: undefined, rules: this.options });
+    this.#storage = await storedStorage(c, this.backend, uuid, { store: undefined, ids: this.options.ids, book: undefined, rules: this.options, fence: undefined });
     const state = this.#storage.flow.state;
     this.#finishedBefore = state === 'SUCCESS' || state === 'REVERTED' || state === 'FAILURE';
     return true;
@@ -150,8 +212,20 @@ export class Engine {
     if (Object.keys(missing).length > 0) throw new MissingDependencies(missing, `flow '${storage.compilation.rootName}'`);
   }
 
+  /** The running machine's executor (closed when the run ends). */
+  #exec: Executor | undefined;
+
   #executor(post: Post): Executor {
-    return this.options.engine === 'parallel' ? new ParallelExecutor(post, this.options.maxWorkers) : new SerialExecutor(post);
+    const o = this.options;
+    this.#exec =
+      o.engine === 'parallel' ? new ParallelExecutor(post, o.maxWorkers) : o.engine === 'worker' ? new WorkerExecutor(post, o.worker!) : new SerialExecutor(post);
+    return this.#exec;
+  }
+
+  async #closeExecutor(): Promise<void> {
+    const exec = this.#exec;
+    this.#exec = undefined;
+    await exec?.close?.();
   }
 
   async #start(options: RunOptions): Promise<Machine | undefined> {
@@ -161,9 +235,13 @@ export class Engine {
       if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
         throw new InvariantViolation("run option 'signal' must be an AbortSignal", { option: 'signal' });
       }
-      await this.prepare();
+      const lease = await this.#claim();
+      this.#lease = lease;
+      await this.#prepare(lease.token);
+      this.#storage!.fence = lease.token;
       this.validate();
       if (this.#finishedBefore) {
+        await this.#release();
         this.#locked = false;
         return undefined;
       }
@@ -177,20 +255,35 @@ export class Engine {
         signal: options.signal,
         clock: o.clock,
         random: o.random,
+        lease,
       });
       return this.#machine;
     } catch (e) {
+      await this.#release();
       this.#locked = false;
       throw e;
     }
   }
 
-  #end(machine: Machine, final: EngineState | undefined): void {
+  /** Gives the claim back (before run() settles, whatever the outcome). */
+  async #release(): Promise<void> {
+    const lease = this.#lease;
+    if (lease === undefined) return;
+    this.#lease = undefined;
+    if (this.#storage !== undefined) this.#storage.fence = undefined;
+    await lease.release();
+    this.#knownFence = lease.lost === undefined ? lease.token : undefined;
+  }
+
+  async #end(machine: Machine, final: EngineState | undefined): Promise<void> {
     this.#machine = undefined;
+    await this.#release();
     this.#locked = false;
-    // After a storage failure the in-memory run may be ahead of the store: reload next time.
-    if (final === 'FAILURE' && machine.outcome('FAILURE') instanceof StorageFailure) {
-      this.#prepared = false;
+    // After a storage failure or a lost claim the in-memory run may be ahead of (or behind) the
+    // store: reload next time.
+    if (final === 'FAILURE') {
+      const outcome = machine.outcome('FAILURE');
+      if (outcome instanceof StorageFailure || outcome instanceof ClaimLost) this.#prepared = false;
     }
   }
 
@@ -213,7 +306,8 @@ export class Engine {
         }
       }
     } finally {
-      this.#end(machine, state);
+      await this.#end(machine, state);
+      await this.#closeExecutor();
     }
     if (state === 'FAILURE' || state === 'REVERTED') throw machine.outcome(state);
   }
@@ -239,7 +333,8 @@ export class Engine {
         machine.suspend();
         while (!TERMINAL.has(state)) state = await machine.step(state);
       }
-      this.#end(machine, state);
+      await this.#end(machine, state);
+      await this.#closeExecutor();
     }
   }
 
@@ -303,4 +398,8 @@ export class Engine {
     }
     return updateFlow(s.flow, { atomDetails: Object.freeze([...s.orphans, ...s.details]) });
   }
+}
+
+function flowUuidOf(ref: FlowDetail | string): string {
+  return typeof ref === 'string' ? ref : ref.uuid;
 }

@@ -3,7 +3,8 @@
  * bad values are refused with an `InvariantViolation` naming the option.
  */
 import { InvariantViolation, StorageFailure } from '../lib/errors.js';
-import type { Backend } from '../persistence/backend.js';
+import type { Backend, Claim } from '../persistence/backend.js';
+import { defaultHost, defaultOwner } from '../persistence/ownership.js';
 import type { FlowDetail, IdGenerator, LogBook } from '../persistence/models.js';
 import { systemClock, type Clock } from './runtime/clock.js';
 
@@ -46,6 +47,45 @@ export interface LoadOptions {
   random?: () => number;
   /** Id generator for new records. */
   ids?: IdGenerator;
+  /** Who owns the run while it runs (default `<hostname>:<pid>`); see the README, "Run ownership". */
+  owner?: string;
+  /** How long a claim holds without renewal, in ms (default 30,000; renewed every `leaseMs / 3`). */
+  leaseMs?: number;
+  /**
+   * The host recorded with a claim (default `os.hostname()`): a holder on this host whose pid is
+   * gone is taken over at once. Set it where hostnames are not unique per pid namespace (tests,
+   * containers sharing a name).
+   */
+  host?: string;
+  /**
+   * A claim already made on the run's flow detail (a conductor's): the first run does not claim,
+   * fences its commits with this token, renews it, and releases it at the end.
+   */
+  claim?: Claim;
+  /** Engine 'worker': where the workers listen (see `WorkerOptions`). */
+  worker?: WorkerOptions;
+}
+
+/** Engine 'worker': the BullMQ queue on Redis that worker processes (`createWorker`) serve. */
+export interface WorkerOptions {
+  /** A redis:// URL or ioredis options; default `process.env.ATOMFLOW_REDIS_URL`, else redis://127.0.0.1:6379. */
+  connection?: string | Readonly<Record<string, unknown>>;
+  /** The queue name; default `process.env.ATOMFLOW_WORKER_QUEUE`, else 'atomflow'. */
+  queue?: string;
+  /** Atoms in flight at once (default 64). */
+  maxInFlight?: number;
+  /** How often jobs in flight are checked against Redis (lost events, a restarted Redis), ms; default 5000. */
+  checkMs?: number;
+  /** How long finished jobs stay in Redis, so an engine that died can pick up their results, ms; default 1 day. */
+  keepJobsMs?: number;
+}
+
+export interface ResolvedWorkerOptions {
+  readonly connection: string | Readonly<Record<string, unknown>>;
+  readonly queue: string;
+  readonly maxInFlight: number;
+  readonly checkMs: number;
+  readonly keepJobsMs: number;
 }
 
 export interface ResolvedOptions {
@@ -64,9 +104,17 @@ export interface ResolvedOptions {
   readonly clock: Clock;
   readonly random: () => number;
   readonly ids: IdGenerator | undefined;
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly host: string;
+  readonly claim: Claim | undefined;
+  readonly worker: ResolvedWorkerOptions | undefined;
 }
 
-const KEYS = new Set(['engine', 'store', 'backend', 'maxWorkers', 'onFailure', 'revertScope', 'book', 'flowDetail', 'flowUuid', 'meta', 'clock', 'random', 'ids']);
+const KEYS = new Set([
+  'engine', 'store', 'backend', 'maxWorkers', 'onFailure', 'revertScope', 'book', 'flowDetail', 'flowUuid', 'meta', 'clock', 'random', 'ids',
+  'owner', 'leaseMs', 'host', 'claim', 'worker',
+]);
 
 function fail(option: string, what: string): InvariantViolation {
   return new InvariantViolation(`engine option '${option}' ${what}`, { option });
@@ -87,7 +135,6 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     }
     throw fail('engine', `must be 'serial', 'parallel' or 'worker', not ${JSON.stringify(engine)}`);
   }
-  if (engine === 'worker') throw fail('engine', "'worker' (the distributed engine) is not available yet; use 'serial' or 'parallel'");
   if (options.store !== undefined && !isRecord(options.store)) throw fail('store', 'must be an object of values keyed by name');
   const b = options.backend as unknown;
   if (b !== undefined && (!isRecord(b) || typeof (b as { commit?: unknown }).commit !== 'function')) {
@@ -117,6 +164,21 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
   if (typeof clock.now !== 'function' || typeof clock.setTimer !== 'function') throw fail('clock', 'must have now() and setTimer()');
   if (options.random !== undefined && typeof options.random !== 'function') throw fail('random', 'must be a function');
   if (options.ids !== undefined && typeof options.ids !== 'function') throw fail('ids', 'must be a function');
+  const owner = options.owner ?? defaultOwner();
+  if (typeof owner !== 'string' || owner.length === 0) throw fail('owner', `must be a non-empty string, not ${JSON.stringify(owner)}`);
+  const leaseMs = options.leaseMs ?? 30_000;
+  if (!Number.isInteger(leaseMs) || leaseMs < 3 || leaseMs > 2 ** 31 - 1) {
+    throw fail('leaseMs', `must be an integer number of milliseconds from 3 to 2147483647, not ${JSON.stringify(leaseMs)}`);
+  }
+  const host = options.host ?? defaultHost();
+  if (typeof host !== 'string' || host.length === 0) throw fail('host', `must be a non-empty string, not ${JSON.stringify(host)}`);
+  const claim = options.claim;
+  if (claim !== undefined) {
+    checkClaim(claim);
+    const ref = options.flowDetail;
+    const uuid = typeof ref === 'string' ? ref : ref?.uuid;
+    if (uuid !== claim.flowUuid) throw fail('claim', `is a claim on flow detail '${claim.flowUuid}'; give that flow detail as 'flowDetail' (given: ${uuid === undefined ? 'none' : `'${uuid}'`})`);
+  }
   return Object.freeze({
     engine,
     store: options.store,
@@ -131,6 +193,39 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     clock,
     random: options.random ?? Math.random,
     ids: options.ids,
+    owner: claim?.owner ?? owner,
+    leaseMs,
+    host,
+    claim,
+    worker: engine === 'worker' || options.worker !== undefined ? resolveWorker(options.worker) : undefined,
+  });
+}
+
+const WORKER_KEYS = new Set(['connection', 'queue', 'maxInFlight', 'checkMs', 'keepJobsMs']);
+
+function positive(key: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw fail(`worker.${key}`, `must be an integer >= 1, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** The worker engine's options, with the environment's defaults (ATOMFLOW_REDIS_URL, ATOMFLOW_WORKER_QUEUE). */
+export function resolveWorker(w: WorkerOptions | undefined): ResolvedWorkerOptions {
+  if (w !== undefined && !isRecord(w)) throw fail('worker', 'must be an object ({ connection, queue, ... })');
+  const o: WorkerOptions = w ?? {};
+  for (const k of Object.keys(o)) if (!WORKER_KEYS.has(k)) throw fail(`worker.${k}`, `is unknown (known: ${[...WORKER_KEYS].join(', ')})`);
+  const connection: string | Readonly<Record<string, unknown>> = o.connection ?? process.env.ATOMFLOW_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  if (typeof connection === 'string' ? !/^rediss?:\/\//.test(connection) : !isRecord(connection)) {
+    throw fail('worker.connection', `must be a redis:// URL or ioredis options, not ${JSON.stringify(connection)}`);
+  }
+  const queue = o.queue ?? process.env.ATOMFLOW_WORKER_QUEUE ?? 'atomflow';
+  if (typeof queue !== 'string' || queue.length === 0 || queue.includes(':')) throw fail('worker.queue', `must be a non-empty name without ':', not ${JSON.stringify(queue)}`);
+  return Object.freeze({
+    connection,
+    queue,
+    maxInFlight: positive('maxInFlight', o.maxInFlight, 64),
+    checkMs: positive('checkMs', o.checkMs, 5000),
+    keepJobsMs: positive('keepJobsMs', o.keepJobsMs, 86_400_000),
   });
 }
 
@@ -190,5 +285,17 @@ function safeJson(v: unknown): string {
     return JSON.stringify(v) ?? String(v);
   } catch {
     return String(v);
+  }
+}
+
+
+function checkClaim(claim: unknown): void {
+  const c = claim as Record<string, unknown>;
+  if (!isRecord(claim)) throw fail('claim', 'must be a Claim (from backend.claim())');
+  if (typeof c.flowUuid !== 'string' || typeof c.owner !== 'string' || typeof c.host !== 'string') {
+    throw fail('claim', 'must be a Claim with string flowUuid, owner and host');
+  }
+  if (!Number.isSafeInteger(c.token) || (c.token as number) < 0 || !Number.isInteger(c.pid) || typeof c.leaseUntil !== 'number') {
+    throw fail('claim', 'must be a Claim with an integer token and pid and a numeric leaseUntil');
   }
 }

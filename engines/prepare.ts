@@ -91,6 +91,8 @@ export async function storedStorage(
     book: LogBook | string | undefined;
     /** The failure rules given to this load (undefined: keep the stored ones). */
     rules: { onFailure: FailureRules['onFailure'] | undefined; revertScope: FailureRules['revertScope'] | undefined };
+    /** The run's fencing token, when it is claimed. */
+    fence: number | undefined;
   },
 ): Promise<Storage> {
   const uuid = typeof flowRef === 'string' ? flowRef : flowRef.uuid;
@@ -148,6 +150,6 @@ export async function storedStorage(
   const storage = new Storage(c, backend, book, flow, details);
   storage.orphans = orphans;
   if (storage.orphans.length > 0) log('flow %s: %d stored atoms are no longer in the flow: %o', uuid, storage.orphans.length, storage.orphans.map((d) => d.name));
-  if (fresh.length > 0 || fields.store !== undefined || rulesChanged) await backend.commit(uuid, { flow, atoms: fresh });
+  if (fresh.length > 0 || fields.store !== undefined || rulesChanged) await backend.commit(uuid, { flow, atoms: fresh, fence: fields.fence });
   return storage;
 }

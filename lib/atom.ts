@@ -31,7 +31,16 @@ export interface AtomOptions {
   revertRequires?: readonly string[];
   revertRebind?: readonly string[] | Readonly<Record<string, string>>;
   version?: string | number;
+  /**
+   * Engine 'worker': what happens when the worker running this atom dies mid-way. 'once' (default,
+   * for idempotent atoms): it is delivered again once, then fails with `WorkerLost`; 'never'
+   * (at most once): it fails with `WorkerLost` at once, and the retry/revert rules apply.
+   */
+  redeliver?: Redeliver;
 }
+
+/** Engine 'worker': how often an atom whose worker died is delivered again. */
+export type Redeliver = 'once' | 'never';
 
 export interface AtomContext {
   /** The atom's name. */
@@ -75,6 +84,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set([
   'revertRequires',
   'revertRebind',
   'version',
+  'redeliver',
 ]);
 
 function isStringList(v: unknown): v is readonly string[] {
@@ -191,6 +201,8 @@ export abstract class Atom {
   #name: string | undefined;
   readonly version: string;
   readonly priority: number;
+  /** Engine 'worker': delivered again after its worker died ('once', the default) or not ('never'). */
+  readonly redeliver: Redeliver;
   readonly provides: ProvidesSpec;
   /** Names this atom publishes (in order). */
   readonly provided: readonly string[];
@@ -221,6 +233,9 @@ export abstract class Atom {
     const priority = options.priority ?? 0;
     if (typeof priority !== 'number' || !Number.isFinite(priority)) throw bad(subject, 'priority', 'must be a finite number');
     this.priority = priority;
+    const redeliver = options.redeliver ?? 'once';
+    if (redeliver !== 'once' && redeliver !== 'never') throw bad(subject, 'redeliver', `must be 'once' or 'never', not ${JSON.stringify(redeliver)}`);
+    this.redeliver = redeliver;
     this.provides = parseProvides(subject, options.provides ?? statics.provides);
     const p = this.provides;
     this.provided = p.kind === 'whole' ? Object.freeze([p.name]) : p.kind === 'each' ? p.names : NONE;

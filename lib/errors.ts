@@ -22,7 +22,8 @@ export type ErrorCode =
   | 'FLOW_CLAIMED'
   | 'CLAIM_LOST'
   | 'INVALID_SCHEDULE'
-  | 'ATOM_TIMEOUT';
+  | 'ATOM_TIMEOUT'
+  | 'WORKER_LOST';
 
 export class AtomflowError extends Error {
   readonly code: ErrorCode = 'ATOMFLOW_ERROR';
@@ -228,5 +229,22 @@ export class AtomTimeout extends AtomflowError {
     this.atom = atom;
     this.timeoutMs = timeoutMs;
     this.action = action;
+  }
+}
+
+/**
+ * The worker running an atom (engine 'worker') was lost: it died or stopped renewing its lock
+ * past what the atom's `redeliver` policy allows. The atom fails with this; retries and reverts apply.
+ */
+export class WorkerLost extends AtomflowError {
+  override readonly code = 'WORKER_LOST';
+  readonly atom: string;
+  readonly action: 'execute' | 'revert';
+  readonly jobId: string;
+  constructor(atom: string, action: 'execute' | 'revert', jobId: string, detail: string) {
+    super(`atom '${atom}': the worker running its ${action} was lost (${detail}; job ${jobId})`);
+    this.atom = atom;
+    this.action = action;
+    this.jobId = jobId;
   }
 }

@@ -1,4 +1,4 @@
-export { Atom, type AtomOptions, type AtomContext, type RevertContext, type ArgBinding, type ProvidesSpec } from './atom.js';
+export { Atom, type AtomOptions, type AtomContext, type RevertContext, type ArgBinding, type ProvidesSpec, type Redeliver } from './atom.js';
 export { Task, task, type TaskOptions, type TaskSpec, type TaskArgs } from './task.js';
 export {
   Retry,
@@ -34,6 +34,7 @@ export {
   ClaimLost,
   InvalidSchedule,
   AtomTimeout,
+  WorkerLost,
   type ErrorCode,
 } from './errors.js';
 export { AtomState, FlowState, EngineState, Intention, Decision, Depth, type AtomKind, type TerminalEngineState } from './states.js';

@@ -14,6 +14,29 @@ import { InvariantViolation } from '../lib/errors.js';
 import type { FlowState } from '../lib/states.js';
 import type { AtomDetail, FlowDetail, LogBook } from './models.js';
 
+/** Who asks to own a flow detail, and for how long (see `Backend.claim`). */
+export interface ClaimRequest {
+  /** The owner id (default `<hostname>:<pid>`, see `defaultOwner()`). */
+  readonly owner: string;
+  /** The host the owner runs on (`os.hostname()`): a same-host holder whose pid is gone is taken over at once. */
+  readonly host: string;
+  readonly pid: number;
+  /** How long the claim holds without a renewal (ms, > 0). */
+  readonly leaseMs: number;
+}
+
+/** A flow detail's owner as stored: who, where, its fencing token and until when it holds. */
+export interface Claim {
+  readonly flowUuid: string;
+  readonly owner: string;
+  readonly host: string;
+  readonly pid: number;
+  /** The flow's fencing token after this claim (every claim raises it; commits carry it as `fence`). */
+  readonly token: number;
+  /** When the lease runs out unless renewed (epoch ms). */
+  readonly leaseUntil: number;
+}
+
 export interface LoadOptions {
   /** Without contents: a book without flow details, a flow detail without atom details. */
   readonly lazy?: boolean;
@@ -52,6 +75,12 @@ export interface FlowChange {
    * check it (a wrong or missing hint only costs the lookup).
    */
   readonly positions?: readonly number[];
+  /**
+   * The writer's fencing token (`Claim.token`). When set, the commit writes only if the flow's
+   * stored token still equals it, checked in the same transaction as the writes; otherwise it
+   * throws `ClaimLost` and writes nothing. Unset (prepare(), tools): no check.
+   */
+  readonly fence?: number | undefined;
 }
 
 export interface Backend {
@@ -85,7 +114,8 @@ export interface Backend {
   /**
    * One engine step: the flow's fields and any atom details, in one transaction. NotFound if the
    * flow detail is not stored; `change.flow.uuid` must be `flowUuid` (InvariantViolation otherwise).
-   * Called once per engine step, so backends keep it cheap.
+   * Called once per engine step, so backends keep it cheap. With `change.fence`, a stale token is
+   * `ClaimLost` and nothing is written.
    */
   commit(flowUuid: string, change: FlowChange): Promise<void>;
 
@@ -97,6 +127,30 @@ export interface Backend {
    * intercepts writes should override `commitSync()`, which the built-in `commit()`s delegate to.
    */
   commitSync?(flowUuid: string, change: FlowChange): void;
+
+  // ---- ownership (see persistence/ownership.ts for the verdict every backend shares) ----------
+
+  /**
+   * Takes the flow detail for `request.owner`, raising its fencing token, in one transaction.
+   * A claim is held while its owner is set and its lease has not run out; a held claim is
+   * `FlowClaimed` (whoever holds it, this process included) unless its host is `request.host` and
+   * its pid no longer exists (taken over at once). NotFound for an unknown uuid; InvariantViolation
+   * for a malformed request.
+   */
+  claim(flowUuid: string, request: ClaimRequest): Promise<Claim>;
+  /**
+   * Extends the lease to now + `leaseMs`. `ClaimLost` when the stored token is not `token` or the
+   * claim was released (the lease may have run out meanwhile: nobody took over, so it still holds).
+   * NotFound for an unknown uuid.
+   */
+  renew(flowUuid: string, token: number, leaseMs: number): Promise<Claim>;
+  /** Clears the owner and lease when the stored token is `token` (the token itself stays); otherwise a no-op. */
+  release(flowUuid: string, token: number): Promise<void>;
+  /**
+   * The stored claim, or undefined when nobody holds it (released or never claimed). An expired
+   * lease is still returned, with `leaseUntil` in the past. NotFound for an unknown uuid.
+   */
+  getClaim(flowUuid: string): Promise<Claim | undefined>;
 
   /**
    * Flow details (lazy: without atom details) matching `query`, oldest first, without reading any

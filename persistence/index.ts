@@ -34,7 +34,8 @@ export type {
   FlowDetailJSON,
   LogBookJSON,
 } from './models.js';
-export type { Backend, FlowChange, FlowQuery, PurgeOptions, LoadOptions as BackendLoadOptions } from './backend.js';
+export type { Backend, Claim, ClaimRequest, FlowChange, FlowQuery, PurgeOptions, LoadOptions as BackendLoadOptions } from './backend.js';
+export { claimVerdict, defaultOwner, isPidAlive, type ClaimVerdict, type StoredHolder } from './ownership.js';
 export { MemoryBackend } from './memory.js';
 export { SqliteBackend } from './sqlite.js';
 export type { Durability, Locking, SqliteBackendOptions } from './sqlite-options.js';

@@ -7,8 +7,9 @@
  * Used by tests and by engines run without persistence. Everything is lost when the process ends.
  */
 import { InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
-import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
+import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type Claim, type ClaimRequest, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
 import { updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
+import { FREE, checkClaimRequest, checkLeaseMs, checkToken, claimOf, claimVerdict, claimedError, lostClaim, staleFence, type StoredHolder } from './ownership.js';
 
 interface AtomEntry {
   readonly flowUuid: string;
@@ -20,6 +21,10 @@ interface FlowEntry {
   detail: FlowDetail;
   /** This flow's atoms in first-stored order (found by uuid through the backend's one map). */
   readonly atoms: AtomEntry[];
+  /** Who holds the flow detail (all null when nobody does). */
+  holder: StoredHolder;
+  /** The fencing token: raised by every claim, checked by fenced commits. */
+  fence: number;
 }
 
 interface BookEntry {
@@ -142,6 +147,7 @@ export class MemoryBackend implements Backend {
     if (flow !== undefined && flow.uuid !== flowUuid) {
       throw new InvariantViolation(`cannot commit flow detail '${flow.uuid}' under flow uuid '${flowUuid}'`, { subject: flowUuid });
     }
+    if (change.fence !== undefined && change.fence !== fe.fence) throw staleFence(flowUuid, change.fence, fe.fence);
     if (atoms === undefined || atoms.length === 0) {
       if (flow !== undefined) fe.detail = keepCreatedAt(fe.detail, flow);
       return;
@@ -167,6 +173,47 @@ export class MemoryBackend implements Backend {
       if (ae === undefined) this.#putAtom(fe, a); // new (or twice in this commit)
       else replaceAtom(ae, a);
     }
+  }
+
+  // ---- ownership ----------------------------------------------------------------------------
+
+  async claim(flowUuid: string, request: ClaimRequest): Promise<Claim> {
+    this.#check();
+    checkClaimRequest(request);
+    const fe = this.#flowOrNotFound(flowUuid, 'claim');
+    const now = Date.now();
+    if (claimVerdict(fe.holder, request, now) === 'held') throw claimedError(flowUuid, fe.holder);
+    const holder = { owner: request.owner, host: request.host, pid: request.pid, leaseUntil: now + request.leaseMs };
+    fe.holder = Object.freeze(holder);
+    fe.fence++;
+    return claimOf(flowUuid, holder, fe.fence);
+  }
+
+  async renew(flowUuid: string, token: number, leaseMs: number): Promise<Claim> {
+    this.#check();
+    checkToken(token);
+    checkLeaseMs(leaseMs);
+    const fe = this.#flowOrNotFound(flowUuid, 'renew the claim on');
+    const h = fe.holder;
+    if (fe.fence !== token || h.owner === null) throw lostClaim(flowUuid, token, fe.fence, h.owner);
+    const holder = { owner: h.owner, host: h.host ?? '', pid: h.pid ?? 0, leaseUntil: Date.now() + leaseMs };
+    fe.holder = Object.freeze(holder);
+    return claimOf(flowUuid, holder, token);
+  }
+
+  async release(flowUuid: string, token: number): Promise<void> {
+    this.#check();
+    checkToken(token);
+    const fe = this.#flowOrNotFound(flowUuid, 'release the claim on');
+    if (fe.fence === token) fe.holder = FREE;
+  }
+
+  async getClaim(flowUuid: string): Promise<Claim | undefined> {
+    this.#check();
+    const fe = this.#flowOrNotFound(flowUuid, 'read the claim on');
+    const h = fe.holder;
+    if (h.owner === null) return undefined;
+    return claimOf(flowUuid, { owner: h.owner, host: h.host ?? '', pid: h.pid ?? 0, leaseUntil: h.leaseUntil ?? 0 }, fe.fence);
   }
 
   async findFlows(query?: FlowQuery): Promise<FlowDetail[]> {
@@ -223,6 +270,12 @@ export class MemoryBackend implements Backend {
     if (this.#closed) throw new StorageFailure('memory backend is closed');
   }
 
+  #flowOrNotFound(flowUuid: string, what: string): FlowEntry {
+    const fe = this.#flows.get(flowUuid);
+    if (fe === undefined) throw new NotFound(`cannot ${what} flow detail '${flowUuid}': it is not stored`, flowUuid);
+    return fe;
+  }
+
   #checkFlowOwner(flowUuid: string, bookUuid: string): void {
     const fe = this.#flows.get(flowUuid);
     if (fe !== undefined && fe.bookUuid !== bookUuid) {
@@ -244,7 +297,7 @@ export class MemoryBackend implements Backend {
   #putFlow(book: BookEntry, fd: FlowDetail): void {
     let fe = this.#flows.get(fd.uuid);
     if (fe === undefined) {
-      fe = { bookUuid: book.book.uuid, detail: fd, atoms: [] };
+      fe = { bookUuid: book.book.uuid, detail: fd, atoms: [], holder: FREE, fence: 0 };
       this.#flows.set(fd.uuid, fe);
       book.flows.add(fd.uuid);
     } else {

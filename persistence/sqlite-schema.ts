@@ -149,6 +149,14 @@ export const SQL = {
       meta = excluded.meta, updated_at = excluded.updated_at
     WHERE flowdetails.parent_uuid = excluded.parent_uuid`,
   updateFlow: `UPDATE flowdetails SET format = ?, name = ?, state = ?, meta = ?, updated_at = ? WHERE uuid = ?`,
+  /** The fenced commit's flow write: no row changes unless the stored token is the writer's. */
+  updateFlowFenced: `UPDATE flowdetails SET format = ?, name = ?, state = ?, meta = ?, updated_at = ? WHERE uuid = ? AND fence = ?`,
+  flowFence: 'SELECT fence FROM flowdetails WHERE uuid = ?',
+  holder: 'SELECT owner, owner_host, owner_pid, lease_until, fence FROM flowdetails WHERE uuid = ?',
+  claim: 'UPDATE flowdetails SET owner = ?, owner_host = ?, owner_pid = ?, lease_until = ?, fence = ? WHERE uuid = ?',
+  renew: `UPDATE flowdetails SET lease_until = ? WHERE uuid = ? AND fence = ? AND owner IS NOT NULL
+    RETURNING owner, owner_host, owner_pid, lease_until, fence`,
+  release: 'UPDATE flowdetails SET owner = NULL, owner_host = NULL, owner_pid = NULL, lease_until = NULL WHERE uuid = ? AND fence = ?',
   upsertAtom: `INSERT INTO atomdetails (${ATOM_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT(uuid) DO UPDATE SET format = excluded.format, name = excluded.name, kind = excluded.kind,
       version = excluded.version, state = excluded.state, intention = excluded.intention, results = excluded.results,
@@ -195,6 +203,15 @@ export interface FlowRow extends BookRow {
   state: string | null;
 }
 
+
+/** A flow detail's ownership columns (migration 2). */
+export interface HolderRow {
+  owner: string | null;
+  owner_host: string | null;
+  owner_pid: number | null;
+  lease_until: number | null;
+  fence: number;
+}
 
 export type Params = Array<string | number | null>;
 

@@ -18,8 +18,9 @@
 import Database from 'better-sqlite3';
 import createDebug from 'debug';
 import { AtomflowError, InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
-import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
+import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type Claim, type ClaimRequest, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
 import type { AtomDetail, FlowDetail, LogBook } from './models.js';
+import { checkClaimRequest, checkLeaseMs, checkToken, claimOf, claimVerdict, claimedError, lostClaim, staleFence, type StoredHolder } from './ownership.js';
 import {
   APPLICATION_ID,
   CREATE_SCHEMA_VERSION,
@@ -40,6 +41,7 @@ import {
   withFlows,
   type BookRow,
   type FlowRow,
+  type HolderRow,
   type Params,
 } from './sqlite-schema.js';
 import { describeSqliteCode, resolveSqliteOptions, type Durability, type Locking, type SqliteBackendOptions } from './sqlite-options.js';
@@ -52,7 +54,7 @@ type Statements = { readonly [K in Exclude<keyof typeof SQL, 'clear'>]: Database
 const RAW: ReadonlySet<string> = new Set(['atomsOfFlow', 'atomsOfBook', 'allAtoms']);
 
 /** Statements answering one value (or undefined) rather than a row. */
-const PLUCKED: ReadonlySet<string> = new Set(['bookExists', 'flowParent', 'atomParent']);
+const PLUCKED: ReadonlySet<string> = new Set(['bookExists', 'flowParent', 'atomParent', 'flowFence']);
 
 /** Statements answering rows as arrays (the purge candidates). */
 const ARRAYS: ReadonlySet<string> = new Set(['purgeCandidates']);
@@ -223,12 +225,72 @@ export class SqliteBackend implements Backend {
     if (flow !== undefined && flow.uuid !== flowUuid) {
       throw new InvariantViolation(`cannot commit flow detail '${flow.uuid}' under flow uuid '${flowUuid}'`, { subject: flowUuid });
     }
+    const fence = change.fence;
     const flowRow = flow === undefined ? undefined : flowUpdateParams(flow);
     const atomRows = atoms === undefined ? undefined : atoms.map((a) => atomParams(flowUuid, a));
     this.#write('commit', () => {
-      const found = flowRow !== undefined ? this.#st.updateFlow.run(flowRow).changes > 0 : this.#st.flowParent.get(flowUuid) !== undefined;
-      if (!found) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
+      if (fence === undefined) {
+        const found = flowRow !== undefined ? this.#st.updateFlow.run(flowRow).changes > 0 : this.#st.flowParent.get(flowUuid) !== undefined;
+        if (!found) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
+      } else if (flowRow === undefined || this.#st.updateFlowFenced.run(flowRow, fence).changes === 0) {
+        // The token is checked first, in this transaction: a stale writer changes nothing.
+        const stored = this.#st.flowFence.get(flowUuid) as number | undefined;
+        if (stored === undefined) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
+        if (stored !== fence) throw staleFence(flowUuid, fence, stored);
+      }
       if (atoms !== undefined && atomRows !== undefined) this.#updateAtoms(flowUuid, atoms, atomRows);
+    });
+  }
+
+  // ---- ownership ----------------------------------------------------------------------------
+
+  /** Read the holder, ask the verdict, write the new owner and token: one IMMEDIATE transaction. */
+  async claim(flowUuid: string, request: ClaimRequest): Promise<Claim> {
+    this.#check('claim');
+    checkClaimRequest(request);
+    let claim: Claim | undefined;
+    this.#write('claim', () => {
+      const row = this.#holderRow(flowUuid, 'claim');
+      const now = Date.now();
+      const holder = holderOf(row);
+      if (claimVerdict(holder, request, now) === 'held') throw claimedError(flowUuid, holder);
+      const taken = { owner: request.owner, host: request.host, pid: request.pid, leaseUntil: now + request.leaseMs };
+      const token = row.fence + 1;
+      this.#st.claim.run(taken.owner, taken.host, taken.pid, taken.leaseUntil, token, flowUuid);
+      claim = claimOf(flowUuid, taken, token);
+    });
+    return claim!;
+  }
+
+  async renew(flowUuid: string, token: number, leaseMs: number): Promise<Claim> {
+    this.#check('renew a claim');
+    checkToken(token);
+    checkLeaseMs(leaseMs);
+    let claim: Claim | undefined;
+    this.#write('renew a claim', () => {
+      const row = this.#st.renew.get(Date.now() + leaseMs, flowUuid, token) as HolderRow | undefined;
+      if (row === undefined) {
+        const stored = this.#holderRow(flowUuid, 'renew the claim on');
+        throw lostClaim(flowUuid, token, stored.fence, stored.owner);
+      }
+      claim = claimOf(flowUuid, { owner: row.owner!, host: row.owner_host ?? '', pid: row.owner_pid ?? 0, leaseUntil: row.lease_until! }, row.fence);
+    });
+    return claim!;
+  }
+
+  async release(flowUuid: string, token: number): Promise<void> {
+    this.#check('release a claim');
+    checkToken(token);
+    this.#write('release a claim', () => {
+      if (this.#st.release.run(flowUuid, token).changes === 0) this.#holderRow(flowUuid, 'release the claim on');
+    });
+  }
+
+  async getClaim(flowUuid: string): Promise<Claim | undefined> {
+    return this.#read('read a claim', () => {
+      const row = this.#holderRow(flowUuid, 'read the claim on');
+      if (row.owner === null) return undefined;
+      return claimOf(flowUuid, { owner: row.owner, host: row.owner_host ?? '', pid: row.owner_pid ?? 0, leaseUntil: row.lease_until ?? 0 }, row.fence);
     });
   }
 
@@ -276,6 +338,12 @@ export class SqliteBackend implements Backend {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  #holderRow(flowUuid: string, what: string): HolderRow {
+    const row = this.#st.holder.get(flowUuid) as HolderRow | undefined;
+    if (row === undefined) throw new NotFound(`cannot ${what} flow detail '${flowUuid}': it is not stored`, flowUuid);
+    return row;
+  }
 
   #upsertFlow(bookUuid: string, flow: FlowDetail, row: Params): void {
     if (this.#st.upsertFlow.run(row).changes === 0) {
@@ -404,6 +472,10 @@ export class SqliteBackend implements Backend {
       log('migrated %s from schema version %d to %d', this.path, from, MIGRATIONS.length);
     }).immediate();
   }
+}
+
+function holderOf(row: HolderRow): StoredHolder {
+  return { owner: row.owner, host: row.owner_host, pid: row.owner_pid, leaseUntil: row.lease_until };
 }
 
 /** Groups atom rows under their flows (flow order kept). With `withParent`, each flow comes with its book uuid. */

@@ -4,12 +4,49 @@
  * that calls `execute`/`revert` with its arguments and context; the executor reports each outcome
  * through `post`, which wakes the machine.
  */
+import type { FailureData } from '../../lib/failure.js';
+
 export interface Job {
   readonly atom: number;
   readonly action: 'execute' | 'revert';
   run(): unknown;
   /** Records the outcome and returns it as a completion (the engine's jobs are their own completion). */
   settle(ok: boolean, value: unknown): Completion;
+  /** The job as plain JSON, for executors that run it elsewhere (the worker engine). */
+  describe(): JobDescription;
+  /** Reports progress made elsewhere, as the atom's `ctx.progress` would. */
+  progress(fraction: number, details?: Readonly<Record<string, unknown>>): void;
+}
+
+/**
+ * A job as JSON: what a worker process needs to find the atom and call it, and the ids that name
+ * the call (the same across an engine's crash and resume of one attempt).
+ */
+export interface JobDescription {
+  readonly format: 1;
+  readonly kind: 'task' | 'retry';
+  readonly atomName: string;
+  /** The atom's class name (a `task()` atom is found by `atomName`). */
+  readonly className: string;
+  readonly version: string;
+  readonly action: 'execute' | 'revert';
+  /** The atom's stored state when the job was made: RUNNING / REVERTING means it was already in flight (a resume). */
+  readonly state: string;
+  readonly args: Readonly<Record<string, unknown>>;
+  /** Revert: what execute returned (absent when it failed or never finished). */
+  readonly result?: unknown;
+  /** Revert: execute's failure, when it failed. */
+  readonly resultFailure?: FailureData;
+  /** Revert: the run's execute failures so far. */
+  readonly flowFailures?: Readonly<Record<string, FailureData>>;
+  readonly flowUuid: string;
+  readonly atomUuid: string;
+  readonly attempt: number;
+  readonly idempotencyKey: string;
+  /** The atom's `redeliver` option. */
+  readonly redeliver: 'once' | 'never';
+  /** What the atom's `workerParams()` returned, for its class's `fromWorkerParams(name, params)`. */
+  readonly params?: unknown;
 }
 
 export interface Completion {
@@ -34,6 +71,8 @@ export interface Executor {
    * a crash inside a batch only runs the job in flight again. The next job waits for its promise.
    */
   drain?(between?: Between): void | Promise<void>;
+  /** Releases what the executor holds (connections); called when a run ends. */
+  close?(): Promise<void>;
 }
 
 /** See `Executor.drain`: what the machine does between two jobs of a queued batch. */

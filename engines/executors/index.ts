@@ -1,4 +1,5 @@
-export type { Between, Executor, Job, Completion, Post } from './executor.js';
+export type { Between, Executor, Job, JobDescription, Completion, Post } from './executor.js';
 export { runJob } from './executor.js';
 export { SerialExecutor } from './serial.js';
 export { ParallelExecutor } from './parallel.js';
+export { WorkerExecutor } from './worker.js';

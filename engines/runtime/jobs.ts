@@ -4,11 +4,11 @@
  * each is made for every atom a run executes.
  */
 import type { Atom, AtomContext, RevertContext } from '../../lib/atom.js';
-import type { Failure } from '../../lib/failure.js';
+import { Failure, type FailureData } from '../../lib/failure.js';
 import { Retry, type History } from '../../lib/retry.js';
 import type { Task } from '../../lib/task.js';
 import type { AtomDetail } from '../../persistence/models.js';
-import type { Completion, Job } from '../executors/executor.js';
+import type { Completion, Job, JobDescription } from '../executors/executor.js';
 import type { EventEntry, StartEntry } from './runtime.js';
 
 /** Where `ctx.progress(...)` reports go: the machine, keyed by atom index. */
@@ -121,6 +121,41 @@ export class AtomJob implements Job, StartEntry, Completion {
     this.ok = ok;
     this.value = value;
     return this;
+  }
+
+  progress(fraction: number, details?: Readonly<Record<string, unknown>>): void {
+    this.#ctx.progress(fraction, details);
+  }
+
+  describe(): JobDescription {
+    const t = this.#target;
+    const ctx = this.#ctx;
+    const params = (t as { workerParams?: () => unknown }).workerParams?.();
+    const out: Record<string, unknown> = {
+      format: 1,
+      kind: t.kind,
+      atomName: ctx.name,
+      className: t.constructor.name,
+      version: t.version,
+      action: this.action,
+      state: this.prev.state,
+      args: this.#args,
+      flowUuid: ctx.flowUuid,
+      atomUuid: ctx.atomUuid,
+      attempt: ctx.attempt,
+      idempotencyKey: ctx.idempotencyKey,
+      redeliver: t.redeliver,
+    };
+    if (params !== undefined) out.params = params;
+    if (ctx instanceof RevertingContext) {
+      const r = ctx.result;
+      if (r instanceof Failure) out.resultFailure = r.toJSON();
+      else if (r !== undefined) out.result = r;
+      const ff: Record<string, FailureData> = {};
+      for (const [name, f] of Object.entries(ctx.flowFailures)) ff[name] = f.toJSON();
+      out.flowFailures = ff;
+    }
+    return out as unknown as JobDescription;
   }
 }
 

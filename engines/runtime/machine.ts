@@ -7,7 +7,7 @@
  * committed too (#between), so a crash inside it only runs the member in flight again.
  */
 import createDebug from 'debug';
-import { AtomflowError, InvalidStateTransition, StorageFailure, WrappedFailure } from '../../lib/errors.js';
+import { AtomflowError, InvalidStateTransition, WrappedFailure } from '../../lib/errors.js';
 import { Failure } from '../../lib/failure.js';
 import { IdHeap } from '../../lib/heap.js';
 import { History, Retry } from '../../lib/retry.js';
@@ -19,8 +19,10 @@ import type { Clock } from './clock.js';
 import { decide, ignoredBy, intentionsFor, readiness, resolveFailure, type DecisionRecord, type ReadView } from './decide.js';
 import { AtomJob, ExecuteContext, RevertingContext } from './jobs.js';
 import { Batch } from './batch.js';
+import { Committer } from './committer.js';
+import type { Lease } from './lease.js';
 import { execution, metaOf } from './meta.js';
-import type { EventEntry, Queued, Runtime, StartEntry } from './runtime.js';
+import type { EventEntry, Runtime } from './runtime.js';
 import { historyOf } from './storage.js';
 
 const log = createDebug('atomflow:engine');
@@ -31,6 +33,8 @@ export interface MachineOptions {
   readonly signal: AbortSignal | undefined;
   readonly clock: Clock;
   readonly random: () => number;
+  /** The run's claim: its token fences every commit, and it is renewed while the run goes on. */
+  readonly lease: Lease | undefined;
 }
 
 /** What the loop may do next from each state (the machine's table). */
@@ -65,7 +69,7 @@ export class Machine {
   #stop: 'none' | 'suspend' | 'fail' = 'none';
   /** Errors that end the run in FAILURE: revert failures, engine errors, halted failures. */
   readonly #retained: unknown[] = [];
-  #storageBroken: StorageFailure | undefined;
+  readonly #committer: Committer;
   readonly #rerevert = new Set<number>();
   readonly #queued: Uint8Array;
   readonly #toExecute: IdHeap;
@@ -89,6 +93,24 @@ export class Machine {
     });
     this.#queuing = this.#executor.drain !== undefined;
     this.#endedAt = new Float64Array(this.#queuing ? n : 0);
+    this.#committer = new Committer(
+      rt,
+      {
+        stopping: () => this.#stop !== 'none',
+        halt: () => {
+          this.#stop = 'fail';
+        },
+        calledOff: (atom) => {
+          this.#inflight[atom] = 0;
+        },
+        start: (job) => {
+          this.#running++;
+          this.#executor.start(job);
+        },
+        wake: () => this.#poke(),
+      },
+      options.lease,
+    );
     const atoms = rt.c.atoms;
     // Priority first (higher first), then flow order: earlier first to execute, later first to revert.
     const priority = new Float64Array(n);
@@ -189,12 +211,20 @@ export class Machine {
     }
     this.#startedThisStep = 0;
     // The serial executor runs its batch here, inside SCHEDULING (as TaskFlow's serial engine).
-    const committed = this.#commit();
+    const committed = this.#committer.commit();
     if (committed === undefined) {
       const drained = this.#executor.drain?.(this.#between);
-      return drained === undefined ? 'WAITING' : drained.then(() => 'WAITING' as const);
+      return drained === undefined ? 'WAITING' : this.#unlessLost(drained).then(() => 'WAITING' as const);
     }
-    return committed.then(() => this.#executor.drain?.(this.#between)).then(() => 'WAITING' as const);
+    return committed.then(() => this.#unlessLost(this.#executor.drain?.(this.#between))).then(() => 'WAITING' as const);
+  }
+
+  /** A serial batch of async atoms, unless the claim is lost first (the loop then stops at once). */
+  #unlessLost(drained: Promise<void>): Promise<void>;
+  #unlessLost(drained: void | Promise<void>): void | Promise<void>;
+  #unlessLost(drained: void | Promise<void>): void | Promise<void> {
+    const lost = drained === undefined ? undefined : this.#committer.whenLost;
+    return lost === undefined ? drained : Promise.race([drained, lost]);
   }
 
   #startedThisStep = 0;
@@ -206,10 +236,10 @@ export class Machine {
 
   async #waitLoop(): Promise<EngineState> {
     for (;;) {
-      if (this.#completions.size > 0) break;
+      if (this.#completions.size > 0 || this.#committer.lost) break;
       if (this.#notes.length > 0) {
         this.#applyNotes();
-        await this.#commit();
+        await this.#committer.commit();
         continue;
       }
       if (this.#running === 0 && (this.#timers.size === 0 || this.#stop !== 'none')) break;
@@ -225,6 +255,12 @@ export class Machine {
   }
 
   #analyzing(): EngineState | Promise<EngineState> {
+    if (this.#committer.lost) {
+      // Another owner has the flow: outcomes still to come (or come) are never applied.
+      this.#completions.clear();
+      this.#notes = [];
+      return this.#finish();
+    }
     if (this.#notes.length > 0) this.#applyNotes();
     // Outcomes only arrive from executors, never while these are applied.
     const done = this.#completions;
@@ -232,7 +268,7 @@ export class Machine {
     done.clear();
     if (this.#stop === 'none' && this.#hasReady()) return 'SCHEDULING';
     if (this.#running > 0 || (this.#stop === 'none' && this.#timers.size > 0)) {
-      const committed = this.#commit();
+      const committed = this.#committer.commit();
       return committed === undefined ? 'WAITING' : committed.then(() => 'WAITING' as const);
     }
     return this.#finish();
@@ -244,7 +280,7 @@ export class Machine {
     this.#timers.clear();
     const rt = this.#rt;
     let final: 'SUCCESS' | 'REVERTED' | 'FAILURE' | 'SUSPENDED';
-    if (this.#retained.length > 0 || this.#storageBroken) final = 'FAILURE';
+    if (this.#retained.length > 0 || this.#committer.broken) final = 'FAILURE';
     else {
       let anyReady = false;
       let allDone = true;
@@ -256,14 +292,15 @@ export class Machine {
       final = anyReady ? 'SUSPENDED' : allDone ? 'SUCCESS' : 'REVERTED';
     }
     this.#setFlowState(final);
-    await this.#commit();
+    await this.#committer.commit();
     log('flow %s ended %s', rt.storage.flow.name, final);
     return final;
   }
 
   /** The error `run()` rejects with after FAILURE or REVERTED. */
   outcome(final: EngineState): unknown {
-    if (this.#storageBroken) return this.#storageBroken;
+    const broken = this.#committer.broken;
+    if (broken) return broken;
     if (final === 'FAILURE') {
       const engineErrors = this.#retained.filter((e) => !(e instanceof Failure));
       if (engineErrors.length > 0) return engineErrors[0];
@@ -467,113 +504,6 @@ export class Machine {
     }
   }
 
-  /**
-   * Commits the step's writes, then emits its events and starts its jobs. Synchronous (undefined)
-   * while the backend commits synchronously; a promise otherwise.
-   */
-  #commit(): Promise<void> | undefined {
-    const rt = this.#rt;
-    if (rt.queue.size === 0 && !rt.storage.hasPendingWrites) return undefined;
-    return this.#commitLoop();
-  }
-
-  /** Flush, then emit what the flush made true; listeners may write again (suspend), so loop. */
-  #commitLoop(): Promise<void> | undefined {
-    const rt = this.#rt;
-    while (rt.queue.size > 0 || rt.storage.hasPendingWrites) {
-      if (this.#storageBroken) {
-        rt.queue.clear();
-        break;
-      }
-      let pending: Promise<void> | undefined;
-      try {
-        pending = rt.storage.flush();
-      } catch (e) {
-        this.#storeFailed(e);
-        break;
-      }
-      if (pending !== undefined) {
-        return pending.then(
-          () => {
-            this.#afterFlush();
-            return this.#commitLoop();
-          },
-          (e: unknown) => {
-            this.#storeFailed(e);
-            this.#startJobs();
-          },
-        );
-      }
-      this.#afterFlush();
-    }
-    this.#startJobs();
-    return undefined;
-  }
-
-  /** Starts called off so far in this commit (restored unless the store broke). */
-  readonly #calledOff: StartEntry[] = [];
-  /** The queue batch not in use (the two are swapped while a step's queue is emitted). */
-  #spareQueue = new Batch<Queued>();
-  /** Starts whose events were emitted; their jobs start once the commit loop is over. */
-  readonly #toStart = new Batch<StartEntry>();
-
-  #storeFailed(e: unknown): void {
-    const rt = this.#rt;
-    this.#storageBroken = e instanceof StorageFailure ? e : new StorageFailure(`could not store the run: ${(e as Error)?.message ?? e}`, { cause: e });
-    this.#stop = 'fail';
-    for (const s of this.#toStart.takeFrom(0)) this.#calledOff.push(s);
-    for (let k = 0; k < rt.queue.size; k++) {
-      const q = rt.queue.at(k);
-      if (q.kind === 'start') this.#calledOff.push(q);
-    }
-    rt.queue.clear();
-  }
-
-  #afterFlush(): void {
-    const rt = this.#rt;
-    // Listeners may queue more while this runs: they go to the other batch, for the next round.
-    const q = rt.queue;
-    rt.queue = this.#spareQueue;
-    for (let k = 0; k < q.size; k++) {
-      const entry = q.at(k);
-      if (entry.kind === 'event') {
-        this.#emit(entry);
-      } else if (this.#stop !== 'none') {
-        this.#calledOff.push(entry);
-      } else {
-        for (const e of entry.events) this.#emit(e);
-        this.#toStart.push(entry);
-      }
-    }
-    q.clear();
-    this.#spareQueue = q;
-    if (this.#calledOff.length > 0 && !this.#storageBroken) {
-      for (const s of this.#calledOff) {
-        this.#inflight[s.atom] = 0;
-        rt.restore(s.atom, s.prev);
-      }
-      this.#calledOff.length = 0;
-    }
-  }
-
-  #startJobs(): void {
-    if (this.#calledOff.length > 0) {
-      for (const s of this.#calledOff) this.#inflight[s.atom] = 0;
-      this.#calledOff.length = 0;
-    }
-    // A job that completes at once only posts its outcome; nothing is queued to start meanwhile.
-    const starts = this.#toStart;
-    for (let k = 0; k < starts.size; k++) {
-      this.#running++;
-      this.#executor.start(starts.at(k) as AtomJob);
-    }
-    starts.clear();
-  }
-
-  #emit(entry: { event: string; payload: unknown }): void {
-    (this.#rt.events.emit as (e: string, p: unknown) => void)(entry.event, entry.payload);
-  }
-
   #setFlowState(to: FlowState): void {
     const storage = this.#rt.storage;
     const from = storage.flow.state ?? 'PENDING';
@@ -660,7 +590,7 @@ export class Machine {
     const d = rt.detail(next.atom);
     const x = next.action === 'execute' ? execution(d.meta.execution, now, undefined, undefined, undefined) : execution(d.meta.execution, undefined, undefined, now, undefined);
     rt.put(next.atom, recordWith(d, d.state, d.intention, d.results, d.failure, d.revertResults, d.revertFailure, metaOf(d.meta, d.meta.progress, d.meta.progressDetails, x, d.meta.retryAt)));
-    return this.#commit();
+    return this.#committer.commit();
   };
 
   #executed(i: number, value: unknown, early: AtomDetail | undefined, at: number): void {

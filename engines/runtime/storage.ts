@@ -36,6 +36,8 @@ export class Storage {
   #held: Array<AtomDetail | undefined> | undefined;
   #holds = 0;
   #flowDirty = false;
+  /** The run's fencing token (its claim's), carried by every commit while it runs; unset otherwise. */
+  fence: number | undefined;
   /** The backend's synchronous commit, when it has one the engine may use. */
   readonly #commitSync: ((flowUuid: string, change: FlowChange) => void) | undefined;
 
@@ -108,7 +110,7 @@ export class Storage {
     this.#dirty.clear();
     // A fresh run stored its atoms in compile order, so an atom's index is its stored position
     // (after a resume it may not be: the backend checks the hint).
-    const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms, positions } : { atoms, positions };
+    const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms, positions, fence: this.fence } : { atoms, positions, fence: this.fence };
     this.#flowDirty = false;
     if (this.#commitSync !== undefined) {
       this.#commitSync(this.flow.uuid, change);

@@ -20,13 +20,14 @@ import {
   run,
   task,
 } from '../../index.js';
-import { engineConfigs, withEngine } from '../support/index.js';
+import { Calc, Give, Use, suiteConfigs, forEngine, withEngine } from '../support/index.js';
 
-const give = (name: string, provides: string | string[], value: unknown) => task({ name, provides, execute: () => value });
-const use = (name: string, requires: string[], provides = 'got', extra: object = {}) =>
-  task({ name, requires, provides, ...extra, execute: (args: Record<string, unknown>) => (requires.length === 1 ? args[requires[0]!] : args) });
+// Fixture classes (not closures), so a worker process can run them too.
+const give = (name: string, provides: string | string[], value: unknown) => new Give(name, { provides, value });
+const use = (name: string, requires: string[], provides = 'got', extra: object = {}) => new Use(name, { requires, provides, ...extra, single: requires.length === 1 ? requires[0] : undefined });
 
-for (const engine of engineConfigs) {
+for (const engine of suiteConfigs) {
+  const test = forEngine(engine);
   describe(`${engine} engine: arguments`, () => {
     test('store beats a predecessor; fetch gives the store first and fetchAll lists both', async () => {
       const e = load(new LinearFlow('f').add(give('a', 'x', 1), use('u', ['x'])), withEngine(engine, { store: { x: 100 } }));
@@ -45,7 +46,7 @@ for (const engine of engineConfigs) {
 
     test('with a store every task of a chain sees the store value; without, each sees its predecessor', async () => {
       const inc = (name: string, rebind?: Record<string, string>) =>
-        task({ name, requires: ['value'], provides: 'value', ...(rebind ? { rebind } : {}), execute: ({ value }: { value: number }) => value + 1 });
+        new Calc(name, 'inc', { requires: ['value'], provides: 'value', ...(rebind ? { rebind } : {}) });
       const seen = async (store?: Record<string, unknown>, first?: Record<string, string>) => {
         const e = load(new LinearFlow('f').add(inc('a', first), inc('b'), inc('c')), withEngine(engine, { ...(store ? { store } : {}) }));
         await e.run();
@@ -57,7 +58,7 @@ for (const engine of engineConfigs) {
 
     test('optional arguments are passed only when something provides them', async () => {
       const mul = () =>
-        task({ name: 'm', requires: ['a'], optional: ['b'], provides: 'r', execute: ({ a, b = 5 }: { a: number; b?: number }) => a * b });
+        new Calc('m', 'mul', { requires: ['a'], optional: ['b'], provides: 'r' });
       assert.equal((await run(new LinearFlow('f').add(mul()), withEngine(engine, { store: { a: 3 } }))).r, 15);
       assert.equal((await run(new LinearFlow('f').add(mul()), withEngine(engine, { store: { a: 3, b: 7 } }))).r, 21);
     });
@@ -77,7 +78,7 @@ for (const engine of engineConfigs) {
 
     test('rebind as a list maps positionally onto requires; as an object by name', async () => {
       const sub = (name: string, rebind: string[] | Record<string, string>) =>
-        task({ name, requires: ['a', 'b'], rebind, provides: name, execute: ({ a, b }: { a: number; b: number }) => a - b });
+        new Calc(name, 'sub', { requires: ['a', 'b'], rebind, provides: name });
       const res = await run(new UnorderedFlow('f').add(sub('l', ['x', 'y']), sub('o', { b: 'x' })), withEngine(engine, { store: { x: 10, y: 3, a: 100 } }));
       assert.equal(res.l, 7);
       assert.equal(res.o, 90);

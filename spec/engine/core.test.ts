@@ -15,9 +15,10 @@ import {
   run,
   task,
 } from '../../index.js';
-import { withEngine, Capture, Failing, Nasty, NastyFailing, Progressing, RuntimeError, T, engineConfigs, iterStates, sleep, type Journal } from '../support/index.js';
+import { withEngine, Capture, Failing, Nasty, NastyFailing, Progressing, RuntimeError, T, suiteConfigs, forEngine, iterStates, raised, sleep, type Journal } from '../support/index.js';
 
-for (const engine of engineConfigs) {
+for (const engine of suiteConfigs) {
+  const test = forEngine(engine);
   describe(`${engine} engine`, () => {
     test('linear flow reverts in exact reverse order and re-raises the original error', async () => {
       const flow = new LinearFlow('lin').add(new T('t1', { ret: 1 }), new T('t2', { ret: 2 }), new T('t3', { fail: true }), new T('t4'));
@@ -25,8 +26,7 @@ for (const engine of engineConfigs) {
       const cap = new Capture(e);
       let thrown: unknown;
       await e.run().catch((err: unknown) => (thrown = err));
-      assert.ok(thrown instanceof RuntimeError);
-      assert.equal((thrown as Error).message, 'fail-t3');
+      assert.deepEqual(raised(engine, thrown), { type: 'RuntimeError', message: 'fail-t3' });
       assert.deepEqual(cap.values, [
         'lin.f RUNNING',
         't1.t RUNNING',
@@ -98,7 +98,7 @@ for (const engine of engineConfigs) {
       const cap = new Capture(e);
       let thrown: unknown;
       await e.run().catch((err: unknown) => (thrown = err));
-      assert.ok(thrown instanceof TypeError && thrown.message === 'rfail-nasty');
+      assert.deepEqual(raised(engine, thrown), { type: 'TypeError', message: 'rfail-nasty' });
       assert.deepEqual(cap.values.slice(-6), [
         't3.t FAILURE(Failure: RuntimeError: fail-t3)',
         't3.t REVERTING',
@@ -276,7 +276,7 @@ for (const engine of engineConfigs) {
       assert.deepEqual(ok.states, ['RESUMING', 'SCHEDULING', 'WAITING', 'ANALYZING', 'SCHEDULING', 'WAITING', 'ANALYZING', 'SUCCESS']);
       const bad = await iterStates(load(new LinearFlow('l').add(new T('a', { fail: true })), withEngine(engine)));
       assert.deepEqual(bad.states, ['RESUMING', 'SCHEDULING', 'WAITING', 'ANALYZING', 'SCHEDULING', 'WAITING', 'ANALYZING', 'REVERTED']);
-      assert.ok(bad.error instanceof RuntimeError);
+      assert.equal(raised(engine, bad.error).type, 'RuntimeError');
     });
 
     test('a Nasty task reverting last makes the flow FAILURE', async () => {

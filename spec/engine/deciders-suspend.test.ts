@@ -5,9 +5,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GraphFlow, LinearFlow, NotFound, load, task, type Depth } from '../../index.js';
-import { withEngine, Capture, Progressing, T, engineConfigs, iterStates, sleep, type Journal } from '../support/index.js';
+import { withEngine, Capture, Progressing, T, suiteConfigs, forEngine, iterStates, sleep, type Journal } from '../support/index.js';
 
-for (const engine of engineConfigs) {
+for (const engine of suiteConfigs) {
+  const test = forEngine(engine);
   describe(`${engine} engine: deciders`, () => {
     const depthCases: Array<[Depth, string[], number]> = [
       ['ALL', ['SUCCESS', 'IGNORE', 'IGNORE', 'IGNORE', 'IGNORE'], 1],

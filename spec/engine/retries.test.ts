@@ -35,20 +35,13 @@ import {
   type RetryEvent,
   type TimesOptions,
 } from '../../index.js';
-import { Capture, Conditional, Failing, Nasty, Progressing, RuntimeError, T, engineKinds, sleep, type Journal } from '../support/index.js';
+import { Capture, Conditional, Failing, FailingWithArg, Nasty, Progressing, RuntimeError, T, engineKinds, forEngine, raised, sleep, withEngine, type Journal } from '../support/index.js';
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
 /** Named like Python's ValueError, so transcripts read as TaskFlow's do. */
 class ValueError extends Error {}
 
-/** TaskFlow's FailingTaskWithOneArg: execute(x) throws `Woot with <x>`. */
-class FailingWithArg extends Task<{ x: unknown }> {
-  static override requires = ['x'];
-  execute({ x }: { x: unknown }): never {
-    throw new RuntimeError(`Woot with ${String(x)}`);
-  }
-}
 
 /** TaskFlow's OneReturnRetry: provides 1; always REVERT. Records the history lengths execute saw. */
 class OneReturnRetry extends Retry {
@@ -137,6 +130,7 @@ class RecordingTimes extends Times {
 // ---- helpers ----------------------------------------------------------------------------------
 
 function mk(flow: FlowItem, kind: EngineKind, options: Omit<LoadOptions, 'engine'> = {}): Engine {
+  if (kind === 'worker') return load(flow, withEngine('worker', options));
   return load(flow, { engine: kind, ...(kind === 'parallel' ? { maxWorkers: 2 } : {}), ...options });
 }
 
@@ -192,7 +186,8 @@ function state(engine: Engine, name: string): string {
 
 // ---- the suite --------------------------------------------------------------------------------
 
-for (const kind of engineKinds) {
+for (const kind of [...engineKinds, 'worker'] as const) {
+  const test = forEngine(kind);
   describe(`retries (${kind} engine)`, () => {
     describe('empty flows with a retry', () => {
       for (const [pattern, make] of [
@@ -303,8 +298,8 @@ for (const kind of engineKinds) {
         engine.storage.inject({ y: 4 });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.match(err.message, /^Woot/);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.match(raised(kind, err).message, /^Woot/);
         assert.deepEqual(engine.storage.fetchAll(), { y: 4 });
         assert.deepEqual(cap.values, [
           'flow-1.f RUNNING',
@@ -374,8 +369,8 @@ for (const kind of engineKinds) {
         engine.storage.inject({ y: 4 });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.match(err.message, /^Gotcha/);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.match(raised(kind, err).message, /^Gotcha/);
         assert.deepEqual(engine.storage.fetchAll(), { y: 4, x: 1 });
         assert.deepEqual(cap.values, [
           'flow-1.f RUNNING',
@@ -403,8 +398,8 @@ for (const kind of engineKinds) {
         const cap = new Capture(engine);
         const events = retryEvents(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.match(err.message, /^Woot/);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.match(raised(kind, err).message, /^Woot/);
         const attempt = (n: number): string[] => [
           'r1.r RUNNING',
           `r1.r SUCCESS(${n})`,
@@ -453,7 +448,7 @@ for (const kind of engineKinds) {
           const cap = new Capture(engine);
           const events = retryEvents(engine);
           const err = await rejection(engine.run());
-          assert.ok(err instanceof RuntimeError);
+          assert.equal(raised(kind, err).type, 'RuntimeError');
           assert.deepEqual(journal, ['t execute', 't revert']);
           assert.deepEqual(cap.values, [
             'f.f RUNNING',
@@ -665,7 +660,7 @@ for (const kind of engineKinds) {
         engine.storage.inject({ y: 2 });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
         assert.deepEqual(engine.storage.fetchAll(), { y: 2 });
         assert.deepEqual(cap.values, [
           'flow-1.f RUNNING',
@@ -696,7 +691,7 @@ for (const kind of engineKinds) {
         const cap = new Capture(engine);
         const events = retryEvents(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
         assert.deepEqual(engine.storage.fetchAll(), { y: 2 });
         assert.deepEqual(cap.values, [
           'flow-1.f RUNNING',
@@ -726,8 +721,8 @@ for (const kind of engineKinds) {
         engine.storage.inject({ y: 2 });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.match(err.message, /^Woot/);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.match(raised(kind, err).message, /^Woot/);
         assert.deepEqual(engine.storage.fetchAll(), { y: 2 });
         assert.deepEqual(cap.values, [
           'flow-1.f RUNNING',
@@ -759,8 +754,8 @@ for (const kind of engineKinds) {
         const engine = mk(flow, kind);
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.equal(err.message, 'fail-c');
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.equal(raised(kind, err).message, 'fail-c');
         assert.ok(!cap.values.includes('rt.r RETRYING'));
         for (const n of ['c', 'ara', 'a', 'rt']) assert.equal(state(engine, n), 'REVERTED/REVERT', n);
         assert.equal(engine.storage.getFlowState(), 'REVERTED');
@@ -774,7 +769,7 @@ for (const kind of engineKinds) {
         const engine = mk(flow, kind);
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
         assert.deepEqual(
           cap.values.filter((v) => v.includes('.r ')),
           ['rt.r RUNNING', 'rt.r SUCCESS(1)', 'ri.r RUNNING', 'ri.r SUCCESS(1)', 'ri.r REVERTING', 'ri.r REVERTED(None)', 'rt.r REVERTING', 'rt.r REVERTED(None)'],
@@ -791,8 +786,8 @@ for (const kind of engineKinds) {
         const engine = mk(flow, kind, { revertScope: 'subflow' });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.equal(err.message, 'fail-c');
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.equal(raised(kind, err).message, 'fail-c');
         assert.deepEqual(cap.values, [
           'outer.f RUNNING',
           'a.t RUNNING',
@@ -826,7 +821,7 @@ for (const kind of engineKinds) {
         const engine = mk(flow, kind);
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
         assert.deepEqual(cap.values.slice(-5), ['ar.r REVERTING', 'ar.r REVERTED(None)', 'a.t REVERTING', 'a.t REVERTED(None)', 'outer.f REVERTED']);
         assert.equal(state(engine, 'a'), 'REVERTED/REVERT');
         assert.equal(engine.storage.getAtomState('d'), 'PENDING');
@@ -881,8 +876,8 @@ for (const kind of engineKinds) {
         const cap = new Capture(engine);
         const events = retryEvents(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.equal(err.message, 'fail-c');
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.equal(raised(kind, err).message, 'fail-c');
         const attempt = (n: number): string[] => [
           'rt.r RUNNING',
           `rt.r SUCCESS(${n})`,
@@ -939,7 +934,7 @@ for (const kind of engineKinds) {
         const engine = mk(flow, kind, { revertScope: 'defer-to-parent' });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
         assert.equal(cap.values.filter((v) => v === 'rt.r RETRYING').length, 1);
         assert.deepEqual(cap.values.slice(-5), ['a.t REVERTING', 'a.t REVERTED(None)', 'rt.r REVERTING', 'rt.r REVERTED(None)', 'outer.f REVERTED']);
         for (const n of ['rt', 'a', 'ar', 'c']) assert.equal(engine.storage.getAtomState(n), 'REVERTED', n);
@@ -953,8 +948,8 @@ for (const kind of engineKinds) {
         const cap = new Capture(engine);
         const events = retryEvents(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.equal(err.message, 'Woot with 5');
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.equal(raised(kind, err).message, 'Woot with 5');
         assert.deepEqual(cap.values, [
           'flow-1.f RUNNING',
           ...failedAttempt('r1', 3, 't1', 'Woot with 3'),
@@ -983,8 +978,8 @@ for (const kind of engineKinds) {
         const engine = mk(new LinearFlow('flow-1', { retry: r }).add(new FailingWithArg({ name: 't1' })), kind);
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.match(err.message, /^Woot/);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.match(raised(kind, err).message, /^Woot/);
         const expected = [
           'flow-1.f RUNNING',
           ...failedAttempt('r1', 2, 't1', 'Woot with 2'),
@@ -1011,8 +1006,8 @@ for (const kind of engineKinds) {
         const engine = mk(flow, kind, { revertScope: 'subflow' });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.equal(err.message, 'Woot with 5');
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.equal(raised(kind, err).message, 'Woot with 5');
         assert.deepEqual(cap.values, [
           'flow-1.f RUNNING',
           'task1.t RUNNING',
@@ -1044,8 +1039,8 @@ for (const kind of engineKinds) {
         const engine = mk(flow, kind);
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.equal(err.message, 'Woot with 5');
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.equal(raised(kind, err).message, 'Woot with 5');
         assert.deepEqual(cap.values, [
           'flow-1.f RUNNING',
           'task1.t RUNNING',
@@ -1085,8 +1080,8 @@ for (const kind of engineKinds) {
         engine.storage.inject({ values: [3, 2, 5], y: 1 });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.equal(err.message, 'Woot with 5');
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.equal(raised(kind, err).message, 'Woot with 5');
         assert.deepEqual(cap.values, [
           'flow-1.f RUNNING',
           ...failedAttempt('r1', 3, 't1', 'Woot with 3'),
@@ -1113,7 +1108,7 @@ for (const kind of engineKinds) {
         engine.storage.inject({ values: [3, 2, 5], y: 1 });
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
         assert.deepEqual(cap.values, [
           'flow-1.f RUNNING',
           'task-1.t RUNNING',
@@ -1208,7 +1203,7 @@ for (const kind of engineKinds) {
         const cap = new Capture(engine);
         const events = retryEvents(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
         assert.deepEqual(cap.values, [
           'f.f RUNNING',
           'r.r RUNNING',
@@ -1235,7 +1230,7 @@ for (const kind of engineKinds) {
         const cap = new Capture(engine);
         const events = retryEvents(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
         assert.deepEqual(cap.values, [
           'f.f RUNNING',
           'a.t RUNNING',
@@ -1264,9 +1259,9 @@ for (const kind of engineKinds) {
         const engine = mk(new LinearFlow('f', { retry: r }).add(new T('t1', { journal }), new T('t2', { journal })), kind);
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof ValueError);
+        assert.equal(raised(kind, err).type, 'ValueError');
         assert.equal(err, r.thrown[0]);
-        assert.match(err.message, /^OMG/);
+        assert.match(raised(kind, err).message, /^OMG/);
         assert.deepEqual(cap.values, [
           'f.f RUNNING',
           'br.r RUNNING',
@@ -1293,8 +1288,8 @@ for (const kind of engineKinds) {
         const engine = mk(new LinearFlow('f', { retry: r }), kind);
         const cap = new Capture(engine);
         const err = await rejection(engine.run());
-        assert.ok(err instanceof ValueError);
-        assert.match(err.message, /^WOOT/);
+        assert.equal(raised(kind, err).type, 'ValueError');
+        assert.match(raised(kind, err).message, /^WOOT/);
         assert.equal(err, r.thrown[1]);
         assert.equal(engine.storage.getFlowState(), 'FAILURE');
         assert.deepEqual(cap.values, [
@@ -1469,8 +1464,8 @@ for (const kind of engineKinds) {
         });
         const cap = new Capture(engine, { flows: false });
         const err = await rejection(engine.run());
-        assert.ok(err instanceof RuntimeError);
-        assert.match(err.message, /^Woot/);
+        assert.equal(raised(kind, err).type, 'RuntimeError');
+        assert.match(raised(kind, err).message, /^Woot/);
         assert.deepEqual(
           sorted(cap.values.slice(0, 8)),
           sorted([
@@ -1551,13 +1546,13 @@ for (const kind of engineKinds) {
         const engine = mk(flow, kind);
         const cap = new Capture(engine, { skipStates: ['PENDING'] });
         const e1 = await rejection(engine.run());
-        assert.ok(e1 instanceof RuntimeError);
-        assert.match(e1.message, /^Woot/);
+        assert.equal(raised(kind, e1).type, 'RuntimeError');
+        assert.match(raised(kind, e1).message, /^Woot/);
         const first = [...cap.values];
         cap.clear();
         const e2 = await rejection(engine.run());
-        assert.ok(e2 instanceof RuntimeError);
-        assert.match(e2.message, /^Woot/);
+        assert.equal(raised(kind, e2).type, 'RuntimeError');
+        assert.match(raised(kind, e2).message, /^Woot/);
         assert.deepEqual(cap.values, first);
         assert.deepEqual(r.executeSaw, [0, 0]);
         assert.equal(engine.storage.getRetryHistory('test_retry').length, 0);
@@ -1700,7 +1695,7 @@ for (const kind of engineKinds) {
           if (clock.pending > 0) clock.advance(10);
         }
         assert.ok(settled, 'the run finished');
-        assert.ok(outcome instanceof RuntimeError);
+        assert.equal(raised(kind, outcome).type, 'RuntimeError');
         assert.deepEqual(brief(events).map((e) => `${e.decision}@${e.attempt}`), ['RETRY@1', 'RETRY@2', 'RETRY@3', 'REVERT@4']);
         assert.deepEqual(
           events.filter((e) => e.decision === 'RETRY').map((e) => e.delayMs),

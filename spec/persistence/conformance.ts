@@ -10,6 +10,7 @@ import { InvariantViolation, NotFound, StorageFailure } from '../../lib/errors.j
 import type { Backend } from '../../persistence/backend.js';
 import { bookWithFlow, updateAtom, updateFlow, type FlowDetail, type LogBook } from '../../persistence/models.js';
 import { recordTests } from './conformance-records.js';
+import { ownershipTests } from './conformance-ownership.js';
 import { T0, bookWith, flowWith, seeded, task, useBackend } from './fixtures.js';
 
 export function backendConformance(name: string, make: () => Promise<Backend>): void {
@@ -174,6 +175,8 @@ export function backendConformance(name: string, make: () => Promise<Backend>): 
     });
 
     recordTests(use);
+
+    ownershipTests(use);
 
     describe('property: any JSON result round trips', () => {
       test('results and revert results keep their value', use(async (b) => {
