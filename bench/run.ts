@@ -39,6 +39,7 @@ import {
 } from './cases.js';
 import { linearSerialSqlite, rawSqlite, resumeSqlite } from './sqlite-cases.js';
 import { REGISTRY_CASES } from './registry-cases.js';
+import { postgresCases } from './postgres-cases.js';
 import { unorderedSerialMem, unorderedSerialSqlite } from './semantics-cases.js';
 import { WORKER_CASES } from './worker-cases.js';
 import { fencedAndUnfenced } from './ownership-cases.js';
@@ -174,6 +175,7 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
   },
   ...REGISTRY_CASES,
   ...WORKER_CASES,
+  ...postgresCases(toRow),
 };
 
 /** Budgets of the scaling rows: ≤ 5 µs each, and within ±25% of the first (smallest) size. */

@@ -38,5 +38,7 @@ export type { Backend, Claim, ClaimRequest, FlowChange, FlowQuery, PurgeOptions,
 export { claimVerdict, defaultOwner, isPidAlive, type ClaimVerdict, type StoredHolder } from './ownership.js';
 export { MemoryBackend } from './memory.js';
 export { SqliteBackend } from './sqlite.js';
+export { PostgresBackend, type PostgresBackendConfig } from './postgres.js';
+export type { PostgresBackendOptions } from './postgres-options.js';
 export type { Durability, Locking, SqliteBackendOptions } from './sqlite-options.js';
 export { openBackend, type OpenBackendOptions } from './open.js';

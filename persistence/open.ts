@@ -6,21 +6,26 @@
  * | `memory://`                           | `MemoryBackend`                           |
  * | `sqlite:///abs/path.db`               | `SqliteBackend` on the file `/abs/path.db` |
  * | `sqlite::memory:`                     | `SqliteBackend` on a private in-memory db |
+ * | `postgres://user@host:5432/db`        | `PostgresBackend` (also `postgresql://`)  |
  *
  * A sqlite URI takes three slashes and an absolute path (percent-encoded where needed, e.g.
  * `%20` for a space); `sqlite://relative.db` is refused, because its meaning would depend on the
  * working directory. Options go in `options` or in the query: `sqlite:///x.db?durability=full`
- * (`durability`: 'normal' | 'full'; `busyTimeout`: ms; `locking`: 'shared' | 'exclusive'). Postgres is planned; other schemes fail.
+ * (`durability`: 'normal' | 'full'; `busyTimeout`: ms; `locking`: 'shared' | 'exclusive'). A postgres
+ * URI takes `schema` (default `atomflow`), `durability` (default 'full') and `max` (pool size,
+ * default 4); its other parameters go to `pg`. `pg` is loaded only for a postgres URI. Other
+ * schemes fail.
  */
 import { InvariantViolation } from '../lib/errors.js';
 import type { Backend } from './backend.js';
 import { MemoryBackend } from './memory.js';
+import type { PostgresBackendOptions } from './postgres-options.js';
 import { resolveSqliteOptions, type SqliteBackendOptions } from './sqlite-options.js';
 import { SqliteBackend } from './sqlite.js';
 
-export type OpenBackendOptions = SqliteBackendOptions;
+export type OpenBackendOptions = SqliteBackendOptions | PostgresBackendOptions;
 
-const SUPPORTED = 'memory://, sqlite:///absolute/path.db, sqlite::memory: (postgres:// is planned, not yet available)';
+const SUPPORTED = 'memory://, sqlite:///absolute/path.db, sqlite::memory:, postgres://user@host:port/db';
 
 function refuse(uri: string, why: string): never {
   throw new InvariantViolation(`cannot open backend '${uri}': ${why}; supported: ${SUPPORTED}`, { option: 'uri' });
@@ -87,8 +92,10 @@ export async function openBackend(uri: string, options?: OpenBackendOptions): Pr
       return new SqliteBackend(path, opts);
     }
     case 'postgres':
-    case 'postgresql':
-      return refuse(uri, 'the postgres backend is planned but not available yet');
+    case 'postgresql': {
+      const { PostgresBackend } = await import('./postgres.js');
+      return PostgresBackend.open(uri, options as PostgresBackendOptions | undefined);
+    }
     default:
       return refuse(uri, `unsupported scheme '${scheme}'`);
   }

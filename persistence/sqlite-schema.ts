@@ -1,6 +1,6 @@
 /**
- * The SQLite store's schema as forward-only migrations, and the row codec (model record ⇄ column
- * values). No driver import here: `sqlite.ts` is the one file that talks to better-sqlite3.
+ * The SQLite store's schema as forward-only migrations and its SQL (the row codec is in `rows.ts`,
+ * shared with PostgreSQL). No driver import here: `sqlite.ts` is the one file that talks to better-sqlite3.
  *
  * Columns follow TaskFlow's SQL schema (logbooks ⊃ flowdetails ⊃ atomdetails, `parent_uuid`
  * foreign keys with ON DELETE CASCADE, JSON text columns) with our fields. Each table has an
@@ -11,21 +11,8 @@
  * JSON columns hold JSON text for a defined value and SQL NULL for `undefined`, so a `null`
  * result (`'null'`) and no result (NULL) stay apart.
  */
-import { InvariantViolation } from '../lib/errors.js';
-import { Failure, type FailureData } from '../lib/failure.js';
-import type { AtomKind, AtomState, FlowState, Intention } from '../lib/states.js';
-import {
-  atomRecord,
-  checkFormat,
-  flowDetailFromJSON,
-  resultsFromJSON,
-  logBookFromJSON,
-  resultsToJSON,
-  type AtomDetail,
-  type AtomMeta,
-  type FlowDetail,
-  type LogBook,
-} from './models.js';
+
+import type { Params } from './rows.js';
 
 /** Marks the file as ours in its header (`PRAGMA application_id`): 'AFLW'. */
 export const APPLICATION_ID = 0x41464c57;
@@ -113,7 +100,6 @@ const ATOM_COLS =
 const ATOM_RAW_COLS =
   'uuid, format, name, kind, version, state, intention, results, failure, revert_results, revert_failure, meta, created_at, updated_at';
 
-export const ATOM_PARENT = 14;
 
 /**
  * `findFlows()` as SQL with its parameters: flow rows (oldest first) by state, book and limit;
@@ -187,23 +173,6 @@ export const SQL = {
   clear: 'DELETE FROM atomdetails; DELETE FROM flowdetails; DELETE FROM logbooks;',
 } as const;
 
-// ---- rows -----------------------------------------------------------------------------------
-
-export interface BookRow {
-  uuid: string;
-  format: number;
-  name: string;
-  meta: string;
-  created_at: number;
-  updated_at: number | null;
-}
-
-export interface FlowRow extends BookRow {
-  parent_uuid: string;
-  state: string | null;
-}
-
-
 /** A flow detail's ownership columns (migration 2). */
 export interface HolderRow {
   owner: string | null;
@@ -213,135 +182,20 @@ export interface HolderRow {
   fence: number;
 }
 
-export type Params = Array<string | number | null>;
-
-/** JSON text for a defined value; refuses what JSON cannot hold (BigInt, cycles, functions). */
-function toText(value: unknown, what: string, subject: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new InvariantViolation(`${subject}: ${what} cannot be stored as JSON: ${(err as Error).message}`, { subject, cause: err });
-  }
-  if (text === undefined) throw new InvariantViolation(`${subject}: ${what} cannot be stored as JSON (a ${typeof value})`, { subject });
-  return text;
-}
-
-/** An atom field's JSON text (the error message naming the atom is made only when it fails). */
-function atomText(value: unknown, what: string, atomName: string): string {
-  try {
-    const text = JSON.stringify(value);
-    if (text !== undefined) return text;
-  } catch {
-    // toText below says what went wrong.
-  }
-  return toText(value, what, `atom '${atomName}'`);
-}
-
-function optText(value: unknown, what: string, atomName: string): string | null {
-  return value === undefined ? null : atomText(value, what, atomName);
-}
-
-function parse(text: string | null): unknown {
-  return text === null ? undefined : JSON.parse(text);
-}
-
-export function bookParams(b: LogBook): Params {
-  return [b.uuid, b.format, b.name, toText(b.meta, 'meta', `logbook '${b.name}'`), b.createdAt, b.updatedAt];
-}
-
-export function flowParams(bookUuid: string, f: FlowDetail): Params {
-  return [f.uuid, bookUuid, f.format, f.name, f.state, toText(f.meta, 'meta', `flow detail '${f.name}'`), f.createdAt, f.updatedAt];
-}
-
-/** For `SQL.updateFlow` (the commit path). */
-export function flowUpdateParams(f: FlowDetail): Params {
-  return [f.format, f.name, f.state, toText(f.meta, 'meta', `flow detail '${f.name}'`), f.updatedAt, f.uuid];
-}
-
-export function atomParams(flowUuid: string, a: AtomDetail): Params {
-  return [
-    a.uuid,
-    flowUuid,
-    a.format,
-    a.name,
-    a.kind,
-    a.version,
-    a.state,
-    a.intention,
-    optText(resultsToJSON(a.kind, a.results), 'results', a.name),
-    a.failure === null ? null : atomText(a.failure.toJSON(), 'failure', a.name),
-    optText(a.revertResults, 'revert results', a.name),
-    a.revertFailure === null ? null : atomText(a.revertFailure.toJSON(), 'revert failure', a.name),
-    atomText(a.meta, 'meta', a.name),
-    a.createdAt,
-    a.updatedAt,
-  ];
-}
-
-/** The parameters of `SQL.updateAtom` made from `atomParams` (same values, the key last). */
-const UPDATE_ORDER = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 0, 1] as const;
-export function atomUpdateParams(p: Params): Params {
-  const out: Params = new Array(UPDATE_ORDER.length);
-  for (let k = 0; k < UPDATE_ORDER.length; k++) out[k] = p[UPDATE_ORDER[k]!] as Params[number];
-  return out;
-}
-
-export function bookFromRow(r: BookRow): LogBook {
-  return logBookFromJSON({
-    format: r.format,
-    uuid: r.uuid,
-    name: r.name,
-    meta: JSON.parse(r.meta) as Record<string, unknown>,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    flowDetails: [],
-  });
-}
-
-export function flowFromRow(r: FlowRow): FlowDetail {
-  return flowDetailFromJSON({
-    format: r.format,
-    uuid: r.uuid,
-    name: r.name,
-    state: r.state as FlowState | null,
-    meta: JSON.parse(r.meta) as Record<string, unknown>,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    atomDetails: [],
-  });
-}
-
-/** An atom record from a raw row (an array in ATOM_RAW_COLS order; a resume reads every atom of its flow). */
-export function atomFromRaw(r: readonly unknown[]): AtomDetail {
-  checkFormat('atom detail', { format: r[1] });
-  const kind = r[3] as AtomKind;
-  const results = r[7] as string | null;
-  const failure = r[8] as string | null;
-  const revertResults = r[9] as string | null;
-  const revertFailure = r[10] as string | null;
-  const meta = JSON.parse(r[11] as string) as AtomMeta | null;
-  return atomRecord(
-    r[0] as string,
-    r[2] as string,
-    kind,
-    r[4] as string,
-    r[5] as AtomState,
-    r[6] as Intention,
-    resultsFromJSON(kind, parse(results)),
-    failure === null ? null : Failure.fromJSON(JSON.parse(failure) as FailureData),
-    parse(revertResults),
-    revertFailure === null ? null : Failure.fromJSON(JSON.parse(revertFailure) as FailureData),
-    Object.freeze(meta ?? {}),
-    r[12] as number,
-    (r[13] as number | null) ?? null,
-  );
-}
-
-/** Frozen copies of `book`/`flow` holding the given contents. */
-export function withFlows(book: LogBook, flows: readonly FlowDetail[]): LogBook {
-  return Object.freeze({ ...book, flowDetails: Object.freeze(flows) });
-}
-export function withAtoms(flow: FlowDetail, atoms: readonly AtomDetail[]): FlowDetail {
-  return Object.freeze({ ...flow, atomDetails: Object.freeze(atoms) });
-}
+// The row codec lives in rows.ts (shared with the PostgreSQL backend); re-exported for sqlite.ts.
+export {
+  ATOM_PARENT,
+  atomFromRaw,
+  atomParams,
+  atomUpdateParams,
+  bookFromRow,
+  bookParams,
+  flowFromRow,
+  flowParams,
+  flowUpdateParams,
+  withAtoms,
+  withFlows,
+  type BookRow,
+  type FlowRow,
+  type Params,
+} from './rows.js';

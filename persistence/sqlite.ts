@@ -27,7 +27,6 @@ import {
   MIGRATIONS,
   SCHEMA_APP,
   SQL,
-  ATOM_PARENT,
   atomFromRaw,
   atomParams,
   atomUpdateParams,
@@ -44,6 +43,7 @@ import {
   type HolderRow,
   type Params,
 } from './sqlite-schema.js';
+import { assemble } from './rows.js';
 import { describeSqliteCode, resolveSqliteOptions, type Durability, type Locking, type SqliteBackendOptions } from './sqlite-options.js';
 
 const log = createDebug('atomflow:persistence');
@@ -476,19 +476,4 @@ export class SqliteBackend implements Backend {
 
 function holderOf(row: HolderRow): StoredHolder {
   return { owner: row.owner, host: row.owner_host, pid: row.owner_pid, leaseUntil: row.lease_until };
-}
-
-/** Groups atom rows under their flows (flow order kept). With `withParent`, each flow comes with its book uuid. */
-function assemble(flows: FlowRow[], atoms: unknown[][]): FlowDetail[];
-function assemble(flows: FlowRow[], atoms: unknown[][], withParent: true): Array<{ parent: string; flow: FlowDetail }>;
-function assemble(flows: FlowRow[], atoms: unknown[][], withParent?: true): FlowDetail[] | Array<{ parent: string; flow: FlowDetail }> {
-  const byFlow = new Map<string, AtomDetail[]>();
-  for (const r of atoms) {
-    const parent = r[ATOM_PARENT] as string;
-    const list = byFlow.get(parent);
-    if (list === undefined) byFlow.set(parent, [atomFromRaw(r)]);
-    else list.push(atomFromRaw(r));
-  }
-  const out = flows.map((r) => ({ parent: r.parent_uuid, flow: withAtoms(flowFromRow(r), byFlow.get(r.uuid) ?? []) }));
-  return withParent ? out : out.map((x) => x.flow);
 }

@@ -1,6 +1,6 @@
 /**
  * Choosing a run's id (`load(flow, { flowUuid })`, an idempotent start) and `resume()`'s
- * `onLoad` hook and `error.engine`, on the memory and SQLite backends.
+ * `onLoad` hook and `error.engine`, on the memory, SQLite and PostgreSQL backends.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InvariantViolation, LinearFlow, MemoryBackend, SqliteBackend, WrappedFailure, load, resume, task, type Backend } from '../../index.js';
+import { pgBackend } from '../support/postgres.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-start-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -16,6 +17,7 @@ let files = 0;
 const backends: ReadonlyArray<[string, () => Backend]> = [
   ['memory', () => new MemoryBackend()],
   ['sqlite', () => new SqliteBackend(path.join(dir, `s-${++files}.db`))],
+  ['postgres', () => pgBackend('start')],
 ];
 
 function counting(calls: string[], failAt?: string): LinearFlow {

@@ -1,18 +1,19 @@
 /**
- * Real crash tests: a child process runs a flow on SQLite and is killed with SIGKILL at a chosen
+ * Real crash tests: a child process runs a flow on SQLite (and on PostgreSQL) and is killed with SIGKILL at a chosen
  * point (inside an atom's execute, inside a revert, between atoms); a new process resumes it.
  * The side-effect journal shows that completed atoms never ran again and only the in-flight atom
  * re-ran; final states and results equal an uncrashed run's. Then a seeded random sweep.
  */
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SqliteBackend } from '../../index.js';
+import { openBackend } from '../../index.js';
 import type { CrashFlowKind } from '../support/crash-child.js';
+import { freshUri } from '../support/postgres.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'support', 'crash-child.js');
 
@@ -22,15 +23,37 @@ interface Outcome {
   journal: string[];
 }
 
-function runChild(dir: string, kind: CrashFlowKind, killAt: string, uuid?: string): { status: number | null; signal: string | null; uuid: string } {
-  const r = spawnSync(process.execPath, [CHILD, path.join(dir, 'run.db'), path.join(dir, 'journal'), kind, killAt, ...(uuid ? [uuid] : [])], { encoding: 'utf8' });
+/** Where a crash case stores its run: a SQLite file in its folder, or a fresh PostgreSQL schema (dropped at the end). */
+type Store = (dir: string) => string;
+/**
+ * SQLite runs every case and a sweep of 10; PostgreSQL (the same engine code over another
+ * store) one case per flow shape and kill point kind and a sweep of 4, to keep the wall time modest.
+ */
+const STORES: ReadonlyArray<{ name: string; store: Store; only?: ReadonlySet<string>; sweep: number }> = [
+  { name: 'SQLite', store: (dir) => `sqlite://${path.join(dir, 'run.db')}`, sweep: 10 },
+  {
+    name: 'PostgreSQL',
+    store: () => freshUri('crash', '&durability=normal'),
+    only: new Set(['linear c:execute', 'graph c:after', 'retry b:revert', 'revert boom:execute', 'batch d:execute']),
+    sweep: 4,
+  },
+];
+
+interface Place {
+  readonly dir: string;
+  readonly uri: string;
+}
+
+function runChild(at: Place, kind: CrashFlowKind, killAt: string, uuid?: string): { status: number | null; signal: string | null; uuid: string } {
+  const r = spawnSync(process.execPath, [CHILD, at.uri, path.join(at.dir, 'journal'), kind, killAt, ...(uuid ? [uuid] : [])], { encoding: 'utf8', timeout: 60_000 });
   const first = r.stdout.split('\n')[0] ?? '';
   if (r.status !== 0 && r.signal !== 'SIGKILL') throw new Error(`child failed (${r.status}): ${r.stderr}`);
   return { status: r.status, signal: r.signal, uuid: uuid ?? first };
 }
 
-async function outcome(dir: string, uuid: string): Promise<Outcome> {
-  const backend = new SqliteBackend(path.join(dir, 'run.db'));
+async function outcome(at: Place, uuid: string): Promise<Outcome> {
+  const { dir } = at;
+  const backend = await openBackend(at.uri);
   try {
     const fd = await backend.getFlowDetail(uuid);
     const atoms: Outcome['atoms'] = {};
@@ -42,24 +65,31 @@ async function outcome(dir: string, uuid: string): Promise<Outcome> {
   }
 }
 
-function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-crash-'));
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function tmp(store: Store): Place {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-crash-'));
+  dirs.push(dir);
+  return { dir, uri: store(dir) };
 }
 
-async function uncrashed(kind: CrashFlowKind): Promise<Outcome> {
-  const dir = tmp();
-  const { uuid } = runChild(dir, kind, '-');
-  return outcome(dir, uuid);
+async function uncrashed(store: Store, kind: CrashFlowKind): Promise<Outcome> {
+  const at = tmp(store);
+  const { uuid } = runChild(at, kind, '-');
+  return outcome(at, uuid);
 }
 
 /** Runs `kind`, killing it at `killAt`, then resumes it in a new process. */
-async function crashAndResume(kind: CrashFlowKind, killAt: string): Promise<{ before: Outcome; after: Outcome }> {
-  const dir = tmp();
-  const first = runChild(dir, kind, killAt);
+async function crashAndResume(store: Store, kind: CrashFlowKind, killAt: string): Promise<{ before: Outcome; after: Outcome }> {
+  const at = tmp(store);
+  const first = runChild(at, kind, killAt);
   assert.equal(first.signal, 'SIGKILL', `expected the child to be killed at ${killAt}`);
-  const before = await outcome(dir, first.uuid);
-  runChild(dir, kind, '-', first.uuid);
-  return { before, after: await outcome(dir, first.uuid) };
+  const before = await outcome(at, first.uuid);
+  runChild(at, kind, '-', first.uuid);
+  return { before, after: await outcome(at, first.uuid) };
 }
 
 function count(journal: readonly string[]): Map<string, number> {
@@ -131,17 +161,18 @@ const cases: Array<[CrashFlowKind, string]> = [
   ['revert', 'boom:execute'],
 ];
 
-describe('crash and resume on SQLite (SIGKILL)', () => {
+for (const { name: storeName, store, only, sweep } of STORES) describe(`crash and resume on ${storeName} (SIGKILL)`, () => {
   const clean = new Map<CrashFlowKind, Promise<Outcome>>();
   const cleanOf = (k: CrashFlowKind) => {
-    if (!clean.has(k)) clean.set(k, uncrashed(k));
+    if (!clean.has(k)) clean.set(k, uncrashed(store, k));
     return clean.get(k)!;
   };
 
   for (const [kind, killAt] of cases) {
+    if (only !== undefined && !only.has(`${kind} ${killAt}`)) continue;
     test(`${kind} flow killed at ${killAt} resumes to the uncrashed outcome`, async () => {
       const reference = await cleanOf(kind);
-      const { before, after } = await crashAndResume(kind, killAt);
+      const { before, after } = await crashAndResume(store, kind, killAt);
       assert.equal(before.flowState, 'RUNNING', 'the killed run is stored as RUNNING');
       const [atom, phase] = killAt.split(':') as [string, string];
       if (phase !== 'after') assert.equal(before.atoms[atom]!.state, phase === 'execute' ? 'RUNNING' : 'REVERTING');
@@ -152,9 +183,10 @@ describe('crash and resume on SQLite (SIGKILL)', () => {
   }
 
   for (const [kind, killAt, expected] of batchCases) {
+    if (only !== undefined && !only.has(`${kind} ${killAt}`)) continue;
     test(`serial batch: ${kind} flow killed at ${killAt} re-runs only the member in flight`, async () => {
       const reference = await cleanOf(kind);
-      const { before, after } = await crashAndResume(kind, killAt);
+      const { before, after } = await crashAndResume(store, kind, killAt);
       assert.equal(before.flowState, 'RUNNING');
       assert.equal(after.flowState, reference.flowState);
       assert.deepEqual(after.atoms, reference.atoms);
@@ -163,7 +195,7 @@ describe('crash and resume on SQLite (SIGKILL)', () => {
   }
 
   test('serial batch: a failure stored before the kill is resolved on resume; the member cut short is reverted, not run again', async () => {
-    const { before, after } = await crashAndResume('batch-fail', 'c:execute');
+    const { before, after } = await crashAndResume(store, 'batch-fail', 'c:execute');
     assert.deepEqual(
       Object.fromEntries(Object.entries(before.atoms).map(([k, v]) => [k, `${v.state}/${v.intention}`])),
       { a: 'SUCCESS/EXECUTE', b: 'SUCCESS/EXECUTE', x: 'FAILURE/EXECUTE', c: 'RUNNING/EXECUTE', d: 'PENDING/EXECUTE' },
@@ -183,13 +215,13 @@ describe('crash and resume on SQLite (SIGKILL)', () => {
   });
 
   test('the killed atom is stored RUNNING (or REVERTING) and finished atoms keep their results', async () => {
-    const { before } = await crashAndResume('linear', 'c:execute');
+    const { before } = await crashAndResume(store, 'linear', 'c:execute');
     assert.deepEqual(
       Object.fromEntries(Object.entries(before.atoms).map(([k, v]) => [k, v.state])),
       { a: 'SUCCESS', b: 'SUCCESS', c: 'RUNNING', d: 'PENDING', e: 'PENDING' },
     );
     assert.equal(before.atoms.b!.results, 'b()');
-    const rev = await crashAndResume('revert', 'b:revert');
+    const rev = await crashAndResume(store, 'revert', 'b:revert');
     assert.equal(rev.before.atoms.b!.state, 'REVERTING');
     assert.equal(rev.after.flowState, 'REVERTED');
   });
@@ -215,12 +247,12 @@ describe('crash and resume on SQLite (SIGKILL)', () => {
       'batch-fail': ['b:execute', 'x:execute', 'a:revert', 'b:revert', 'x:revert', 'c:revert', 'd:revert'],
     };
     const kinds = Object.keys(points) as CrashFlowKind[];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < sweep; i++) {
       const kind = kinds[Math.floor(rand() * kinds.length)]!;
       const list = points[kind];
       const killAt = list[Math.floor(rand() * list.length)]!;
       const reference = await cleanOf(kind);
-      const { before, after } = await crashAndResume(kind, killAt);
+      const { before, after } = await crashAndResume(store, kind, killAt);
       assert.equal(after.flowState, reference.flowState, `${kind} @ ${killAt}`);
       assert.deepEqual(after.atoms, reference.atoms, `${kind} @ ${killAt}`);
       assertOnlyInflightReran(reference, before, after, killAt);

@@ -21,6 +21,8 @@ import {
   type FlowChange,
 } from '../../index.js';
 import { T, type Journal } from '../support/index.js';
+import { freshSchema, pgPool } from '../support/postgres.js';
+import { PostgresBackend } from '../../index.js';
 
 function tmpDb(): string {
   return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-eng-')), 'run.db');
@@ -39,9 +41,15 @@ class FlakyBackend extends MemoryBackend {
   }
 }
 
-describe('engine with a persistent backend', () => {
+/** The persistent stores these tests run on: each `store()` is a new store; its opener opens a backend on it (again). */
+const stores: ReadonlyArray<{ name: string; store: () => () => Backend }> = [
+  { name: 'SQLite', store: () => { const file = tmpDb(); return () => new SqliteBackend(file); } },
+  { name: 'PostgreSQL', store: () => { const schema = freshSchema('engine'); return () => new PostgresBackend({ pool: pgPool(), schema }); } },
+];
+
+for (const { name, store } of stores) describe(`engine with a persistent backend (${name})`, () => {
   test('events come after the transition is stored: a listener reads the same state from the backend', async () => {
-    const backend = new SqliteBackend(tmpDb());
+    const backend = store()();
     const e = load(new LinearFlow('f').add(new T('a', { ret: 1 }), new T('b', { ret: 2 })), { backend });
     const seen: string[] = [];
     const checks: Array<Promise<void>> = [];
@@ -68,8 +76,8 @@ describe('engine with a persistent backend', () => {
   });
 
   test('the engine store is persisted with the run and used when it is continued', async () => {
-    const file = tmpDb();
-    let backend: Backend = new SqliteBackend(file);
+    const open = store();
+    let backend: Backend = open();
     const use = () => task({ name: 'use', requires: ['x'], provides: 'y', execute: ({ x }: { x: number }) => x * 2 });
     const first = new LinearFlow('f').add(task({ name: 'stop', execute: () => void e.suspend() }), use());
     const e = load(first, { backend, store: { x: 21 } });
@@ -77,7 +85,7 @@ describe('engine with a persistent backend', () => {
     assert.equal(e.storage.getFlowState(), 'SUSPENDED');
     const uuid = e.flowDetail.uuid;
     await backend.close();
-    backend = new SqliteBackend(file);
+    backend = open();
     const again = await resume(uuid, { backend, factory: () => new LinearFlow('f').add(task({ name: 'stop', execute: () => undefined }), use()) });
     assert.equal(again.storage.fetch('y'), 42);
     assert.equal(again.storage.getFlowState(), 'SUCCESS');
@@ -108,15 +116,15 @@ describe('engine with a persistent backend', () => {
   });
 
   test('a run suspended mid-revert still reverts and re-raises after the failed atom was removed from the flow', async () => {
-    const file = tmpDb();
-    const backend = new SqliteBackend(file);
+    const open = store();
+    const backend = open();
     const e = load(new LinearFlow('f').add(new T('a'), new T('b'), new T('c', { fail: true })), { backend });
     e.on('atom', (ev) => {
       if (ev.name === 'b' && ev.state === 'REVERTED') e.suspend();
     });
     await e.run();
     assert.equal(e.storage.getFlowState(), 'SUSPENDED');
-    const reopened = new SqliteBackend(file);
+    const reopened = open();
     const j: Journal = [];
     const again = load(new LinearFlow('f').add(new T('a', { journal: j }), new T('b', { journal: j })), { backend: reopened, flowDetail: e.flowDetail.uuid });
     await assert.rejects(again.run(), (err: unknown) => err instanceof WrappedFailure && err.failures[0]!.message === 'fail-c');

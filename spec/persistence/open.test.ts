@@ -110,11 +110,8 @@ describe('openBackend', () => {
     await assert.rejects(openBackend('sqlite:///'), refused(/names a directory/));
   });
 
-  test('postgres is planned; other schemes are refused with the supported list', async () => {
-    for (const uri of ['postgres://u@h/db', 'postgresql://h/db']) {
-      await assert.rejects(openBackend(uri), refused(/postgres backend is planned but not available yet; supported: memory:\/\/, sqlite:\/\/\/absolute\/path\.db, sqlite::memory:/, 'uri'));
-    }
-    await assert.rejects(openBackend('redis://localhost:6379'), refused(/unsupported scheme 'redis'; supported: memory:\/\/, sqlite:\/\/\/absolute\/path\.db, sqlite::memory: \(postgres:\/\/ is planned/));
+  test('other schemes are refused with the supported list (postgres:// is covered in postgres.test.ts)', async () => {
+    await assert.rejects(openBackend('redis://localhost:6379'), refused(/unsupported scheme 'redis'; supported: memory:\/\/, sqlite:\/\/\/absolute\/path\.db, sqlite::memory:, postgres:\/\/user@host:port\/db/));
     await assert.rejects(openBackend('just-a-path.db'), refused(/no scheme/));
   });
 

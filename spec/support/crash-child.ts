@@ -1,9 +1,10 @@
 /**
- * A child process for the crash tests: runs (or resumes) one of a few flows on a SQLite file and,
+ * A child process for the crash tests: runs (or resumes) one of a few flows on a store (a SQLite
+ * file path, or any backend URI such as postgres://…) and,
  * when told, kills itself with SIGKILL at a chosen point. Every atom appends what it does to a
  * side-effect journal file (synchronously), so the parent can see what ran, and how often.
  *
- *   node crash-child.js <db> <journal> <flow> <killAt|-> [<flowUuid>]
+ *   node crash-child.js <db path | backend URI> <journal> <flow> <killAt|-> [<flowUuid>]
  *
  * killAt is `<atom>:execute` (inside execute, after journaling), `<atom>:revert` (inside revert)
  * or `<atom>:after` (right after the atom's SUCCESS was committed, before the next starts).
@@ -76,7 +77,7 @@ export function buildCrashFlow(kind: CrashFlowKind, journal: string, killAt: str
 
 async function main(): Promise<void> {
   const [db, journal, kind, killAt, uuid] = process.argv.slice(2) as [string, string, CrashFlowKind, string, string | undefined];
-  const backend = await openBackend(`sqlite://${db}`);
+  const backend = await openBackend(db.includes('://') ? db : `sqlite://${db}`);
   const flow = buildCrashFlow(kind, journal, killAt);
   const engine: Engine = load(flow, uuid ? { backend, flowDetail: uuid, engine: 'serial' } : { backend, engine: 'serial' });
   process.stdout.write(`${engine.flowDetail.uuid}\n`);

@@ -8,25 +8,34 @@ import fs from 'node:fs';
 import { test as nodeTest, type TestFn } from 'node:test';
 import os from 'node:os';
 import path from 'node:path';
+import { freshSchema, pgPool } from './postgres.js';
 import { suiteWorkerOptions } from './worker.js';
-import { Failure, SqliteBackend, Task, type AtomContext, type TaskOptions, type Engine, type EngineKind, type LoadOptions, type RevertContext } from '../../index.js';
+import { Failure, PostgresBackend, SqliteBackend, Task, type AtomContext, type TaskOptions, type Engine, type EngineKind, type LoadOptions, type RevertContext } from '../../index.js';
 
 /** Every engine kind a behaviour suite must pass on. */
 export const engineKinds: readonly EngineKind[] = ['serial', 'parallel'];
 
-/** Every engine kind, and the serial engine persisting to a SQLite file. */
-export const engineConfigs = ['serial', 'parallel', 'serial+sqlite'] as const;
+/** Every engine kind, and the serial engine persisting to a SQLite file and to PostgreSQL. */
+export const engineConfigs = ['serial', 'parallel', 'serial+sqlite', 'serial+postgres'] as const;
 export type EngineConfig = (typeof engineConfigs)[number] | 'worker';
 
 /** The configs of the behaviour suites that also run on engine 'worker' (atoms in a worker process). */
 export const suiteConfigs: readonly EngineConfig[] = [...engineConfigs, 'worker'];
 
 let dbDir: string | undefined;
+let pgSchema: string | undefined;
 let dbCount = 0;
 
-/** Load options for a config: the engine kind, and for `+sqlite` a fresh SQLite file as backend. */
+/**
+ * Load options for a config: the engine kind, and for `+sqlite` a fresh SQLite file as backend,
+ * for `+postgres` a backend on this process's test schema (one per test file, dropped at the end).
+ */
 export function withEngine(config: EngineConfig, extra: LoadOptions = {}): LoadOptions {
   if (config === 'worker') return suiteWorkerOptions(extra);
+  if (config === 'serial+postgres') {
+    pgSchema ??= freshSchema('engine');
+    return { ...extra, engine: 'serial', backend: new PostgresBackend({ pool: pgPool(), schema: pgSchema }) };
+  }
   if (config === 'serial+sqlite') {
     dbDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-spec-'));
     return { ...extra, engine: 'serial', backend: new SqliteBackend(path.join(dbDir, `run-${++dbCount}.db`)) };
