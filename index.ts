@@ -22,9 +22,11 @@ export {
   CycleError,
   AmbiguousDependency,
   InvariantViolation,
+  UnstorableValue,
   NotFound,
   WrappedFailure,
   StorageFailure,
+  StorageBusy,
   InvalidStateTransition,
   EngineLocked,
   IncompatibleVersion,
@@ -32,6 +34,7 @@ export {
   ClaimLost,
   InvalidSchedule,
   AtomTimeout,
+  JobTrashed,
   WorkerLost,
   AtomState,
   FlowState,
@@ -172,6 +175,23 @@ export {
   type LogFunction,
 } from './engines/listeners/index.js';
 export {
+  JobBoard,
+  openJobBoard,
+  Job,
+  Conductor,
+  JobState,
+  type PostOptions,
+  type JobBoardOptions,
+  type JobsQuery,
+  type ResultOptions,
+  type ConductorOptions,
+  type ConductorEvents,
+  type ConductorJobEvent,
+  type ConductorEventKind,
+  type FlowFactory,
+  type JobOutcome,
+} from './jobs/index.js';
+export {
   schedule,
   Schedule,
   type ScheduleSpec,
@@ -184,7 +204,7 @@ export {
   type ScheduleErrorEvent,
   type CrontabFields,
   type OccurrenceDetails,
-} from './jobs/schedule.js';
+} from './jobs/index.js';
 
 // ---- the registry's engines ----------------------------------------------------------------------
 // Patterns may not import the engines, so the registry builds flows and this root module lends it

@@ -10,11 +10,12 @@ import { inspect } from './commands/inspect.js';
 import { resume } from './commands/resume.js';
 import { graph } from './commands/graph.js';
 import { run } from './commands/run.js';
+import { conductor, jobs, post } from './commands/board.js';
 import { worker } from './commands/worker.js';
 import { EXIT, UsageError, oneLine, type Command, type Io } from './commands/common.js';
 
 const log = createDebug('atomflow:cli');
-const COMMANDS: readonly Command[] = [demo, run, resume, inspect, graph, worker];
+const COMMANDS: readonly Command[] = [demo, run, resume, inspect, graph, worker, conductor, jobs, post];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

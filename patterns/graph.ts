@@ -4,6 +4,7 @@
  * they would appear, leaving the flow unchanged. `setTarget()` restricts the flow to one child and
  * what it transitively needs.
  */
+import { describeValue, safeString } from '../lib/describe.js';
 import { AmbiguousDependency, CycleError, InvariantViolation, NotFound } from '../lib/errors.js';
 import { Flow, itemProvides, itemRequires, type Decider, type FlowItem, type FlowOptions, type Link, type LinkMeta } from '../lib/flow.js';
 import { IdHeap } from '../lib/heap.js';
@@ -213,7 +214,10 @@ export class GraphFlow extends Flow {
       found = this.#ids.get(item);
     }
     if (found === undefined) {
-      const label = typeof item === 'string' ? item : item.name;
+      if (typeof item !== 'string' && (typeof item !== 'object' || item === null)) {
+        throw new InvariantViolation(`graph flow '${this.name}': link ${role} must be a child of this flow or its name, not ${describeValue(item)}`, { subject: this.name, option: role });
+      }
+      const label = typeof item === 'string' ? item : safeString((item as { name?: unknown }).name);
       const what = role === 'target' ? 'to target' : `to link ${role}`;
       throw new NotFound(`graph flow '${this.name}': node '${label}' not found ${what}; add it to this flow first`, label);
     }

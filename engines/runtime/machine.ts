@@ -293,6 +293,12 @@ export class Machine {
     }
     this.#setFlowState(final);
     await this.#committer.commit();
+    // The final state could not be stored: the run has not ended as far as the store knows, so it
+    // must not be reported as ended either (run() rejects with the StorageFailure).
+    if (this.#committer.broken !== undefined && final !== 'FAILURE') {
+      log('flow %s: its final state %s could not be stored', rt.storage.flow.name, final);
+      return 'FAILURE';
+    }
     log('flow %s ended %s', rt.storage.flow.name, final);
     return final;
   }
