@@ -38,6 +38,7 @@ import {
   type Workload,
 } from './cases.js';
 import { linearSerialSqlite, rawSqlite, resumeSqlite } from './sqlite-cases.js';
+import { REGISTRY_CASES } from './registry-cases.js';
 import { BOARD_CASES } from './board-cases.js';
 import { postgresCases } from './postgres-cases.js';
 import { unorderedSerialMem, unorderedSerialSqlite } from './semantics-cases.js';
@@ -175,6 +176,7 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
     for (const size of sizes) lines.push({ row: { ...toRow('scaling', await measure(TASKFLOW_CASES['linear_serial_mem']!, size)), of: 'linear_serial_mem' }, perAtom: true });
     return judgeScaling(lines);
   },
+  ...REGISTRY_CASES,
   ...BOARD_CASES,
   ...WORKER_CASES,
   ...postgresCases(toRow),

@@ -57,9 +57,12 @@ export class DuplicateNameError extends AtomflowError {
 export class CycleError extends AtomflowError {
   override readonly code = 'CYCLE';
   readonly flow: string;
-  constructor(flow: string, detail: string) {
+  /** The cycle's path when known: names, each followed by the next, back to the first. */
+  readonly cycle: readonly string[] | undefined;
+  constructor(flow: string, detail: string, cycle?: readonly string[]) {
     super(`flow '${flow}': ${detail} would create a cycle; no order allows every edge to be followed`);
     this.flow = flow;
+    this.cycle = cycle === undefined ? undefined : Object.freeze([...cycle]);
   }
 }
 

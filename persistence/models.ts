@@ -3,8 +3,7 @@
  * Every record is an immutable value (frozen), one record per atom, carrying a format version, and
  * round-trips through JSON (`toJSON`/`fromJSON` functions below). Updates make a new record.
  */
-import { randomFillSync } from 'node:crypto';
-import { produce } from 'immer';
+import { nanoid } from 'nanoid';
 import { describeValue } from '../lib/describe.js';
 import { AtomflowError, InvariantViolation, StorageFailure } from '../lib/errors.js';
 import { Failure, type FailureData } from '../lib/failure.js';
@@ -12,27 +11,15 @@ import type { AtomKind, AtomState, FlowState, Intention } from '../lib/states.js
 
 export const MODEL_FORMAT = 1;
 
-/** Ids: 22 url-safe characters (base64url of 128 random bits); injectable for tests. */
+/** Ids: injectable for tests. */
 export type IdGenerator = () => string;
 
-const ID_BYTES = 16;
-const idPool = Buffer.allocUnsafe(ID_BYTES * 256);
-let idOffset = idPool.length;
-
 /**
- * A new random id. One id per atom is made at load, so this is on the hot path: the random bytes
- * come from a pool refilled 256 ids at a time and become the string in one step (nanoid builds
- * its ids a character at a time, which measured ten times slower here).
+ * A new random id (nanoid: 21 url-safe characters, 126 random bits) for logbooks, flow details and
+ * jobs. Atom details do not take one each: theirs derive from their flow detail's id (see the
+ * engine's prepare step), which keeps random ids off the per-atom path.
  */
-export const newId: IdGenerator = () => {
-  if (idOffset === idPool.length) {
-    randomFillSync(idPool);
-    idOffset = 0;
-  }
-  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES);
-  idOffset += ID_BYTES;
-  return id;
-};
+export const newId: IdGenerator = () => nanoid();
 
 /** Where and when an atom's execute / revert ran (the TaPS `ExecutionInfo` idea). */
 export interface ExecutionInfo {
@@ -218,9 +205,23 @@ export function updateAtom(d: AtomDetail, c: AtomChanges): AtomDetail {
   );
 }
 
-/** A new meta object with `patch` merged in (immer, for the nested execution info). */
+/**
+ * A new meta object with `patch` applied to a copy (nested objects such as the execution info
+ * included), frozen. Off the hot path (the engine builds its meta objects directly), so a deep
+ * copy does: no copy-on-write library is needed for it.
+ */
 export function withMeta(meta: AtomMeta, patch: (draft: { -readonly [K in keyof AtomMeta]: AtomMeta[K] }) => void): AtomMeta {
-  return produce(meta, patch as (draft: AtomMeta) => void);
+  const draft = structuredClone(meta) as { -readonly [K in keyof AtomMeta]: AtomMeta[K] };
+  patch(draft);
+  return deepFreeze(draft);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 export function updateFlow(detail: FlowDetail, changes: Partial<Omit<FlowDetail, 'format' | 'uuid'>>): FlowDetail {
