@@ -16,10 +16,14 @@ export type IdGenerator = () => string;
 
 /**
  * A new random id (nanoid: 21 url-safe characters, 126 random bits) for logbooks, flow details and
- * jobs. Atom details do not take one each: theirs derive from their flow detail's id (see the
+ * jobs (never starting with '-'). Atom details do not take one each: theirs derive from their flow detail's id (see the
  * engine's prepare step), which keeps random ids off the per-atom path.
  */
-export const newId: IdGenerator = () => nanoid();
+export const newId: IdGenerator = () => {
+  const id = nanoid();
+  // Never a leading '-': an id is typed on command lines, where it would read as an option.
+  return id.charCodeAt(0) === 45 ? `_${id.slice(1)}` : id;
+};
 
 /** Where and when an atom's execute / revert ran (the TaPS `ExecutionInfo` idea). */
 export interface ExecutionInfo {
