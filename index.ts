@@ -22,9 +22,11 @@ export {
   CycleError,
   AmbiguousDependency,
   InvariantViolation,
+  UnstorableValue,
   NotFound,
   WrappedFailure,
   StorageFailure,
+  StorageBusy,
   InvalidStateTransition,
   EngineLocked,
   IncompatibleVersion,
@@ -33,6 +35,7 @@ export {
   InvalidSchedule,
   AtomTimeout,
   AtomNotImportable,
+  JobTrashed,
   WorkerLost,
   AtomState,
   FlowState,
@@ -74,6 +77,21 @@ export type {
 export type { AtomEvent, FlowEvent, ProgressEvent, RetryEvent, EngineEvents, Listener } from './lib/events.js';
 export { LinearFlow, UnorderedFlow, GraphFlow, type LinkOptions } from './patterns/index.js';
 export {
+  Registry,
+  getRegistry,
+  useNamespace,
+  clearRegistry,
+  currentNamespace,
+  type RegisteredTask,
+  type RegistryFunction,
+  type RegistryTaskOptions,
+  type RegistryDecoratorOptions,
+  type RegistryFlowOptions,
+  type RegistryRunOptions,
+  type VisualizeOptions,
+  type StaticMethodDecorator,
+} from './patterns/index.js';
+export {
   Engine,
   EngineStorage,
   load,
@@ -97,6 +115,13 @@ export {
   type CompiledAtom,
   type CompiledFlow,
   type Clock,
+  drawGraph,
+  type DrawOptions,
+  type DrawFormat,
+  type ExecutionGraph,
+  type ExecNodeLabel,
+  type ExecEdgeLabel,
+  type ExecGraphLabel,
 } from './engines/index.js';
 export {
   MemoryBackend,
@@ -155,3 +180,53 @@ export {
   type TextSink,
   type LogFunction,
 } from './engines/listeners/index.js';
+export {
+  JobBoard,
+  openJobBoard,
+  Job,
+  Conductor,
+  JobState,
+  type PostOptions,
+  type JobBoardOptions,
+  type JobsQuery,
+  type ResultOptions,
+  type ConductorOptions,
+  type ConductorEvents,
+  type ConductorJobEvent,
+  type ConductorEventKind,
+  type FlowFactory,
+  type JobOutcome,
+} from './jobs/index.js';
+export {
+  schedule,
+  Schedule,
+  type ScheduleSpec,
+  type ScheduleOptions,
+  type ScheduleFactory,
+  type ScheduleBoard,
+  type ScheduleEvents,
+  type ScheduleRunEvent,
+  type SchedulePostEvent,
+  type ScheduleErrorEvent,
+  type CrontabFields,
+  type OccurrenceDetails,
+} from './jobs/index.js';
+
+// ---- the registry's engines ----------------------------------------------------------------------
+// Patterns may not import the engines, so the registry builds flows and this root module lends it
+// `run` and the drawing; its run options gain every load() option here.
+import { connectRegistryEngine } from './patterns/registry.js';
+import { run as runFlow } from './engines/load.js';
+import { compile as compileFlow } from './engines/compiler/compile.js';
+import { drawGraph } from './engines/draw.js';
+import type { LoadOptions as EngineLoadOptions } from './engines/options.js';
+import type { RunOptions as EngineRunOptions } from './engines/engine.js';
+
+declare module './patterns/registry.js' {
+  interface RegistryRunOptions extends EngineLoadOptions, EngineRunOptions {}
+}
+
+connectRegistryEngine({
+  run: (flow, options) => runFlow(flow, options as EngineLoadOptions & EngineRunOptions),
+  draw: (flow, format) => drawGraph(compileFlow(flow).toGraph(), { format }),
+});

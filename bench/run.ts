@@ -39,8 +39,11 @@ import {
 } from './cases.js';
 import { linearSerialSqlite, rawSqlite, resumeSqlite } from './sqlite-cases.js';
 import { threadsCpu } from './threads-cases.js';
+import { REGISTRY_CASES } from './registry-cases.js';
+import { BOARD_CASES } from './board-cases.js';
 import { postgresCases } from './postgres-cases.js';
 import { unorderedSerialMem, unorderedSerialSqlite } from './semantics-cases.js';
+import { objectResultsSerialMem } from './robust-cases.js';
 import { WORKER_CASES } from './worker-cases.js';
 import { fencedAndUnfenced } from './ownership-cases.js';
 
@@ -112,6 +115,7 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
   unordered_parallel_mem: perAtomBudget('unordered_parallel_mem', 5),
   graph_chain_serial_mem: perAtomBudget('graph_chain_serial_mem', 10),
   linear_revert_serial_mem: perAtomBudget('linear_revert_serial_mem', 10),
+  object_results_serial_mem: async ({ n }) => [{ row: toRow('object_results_serial_mem', await measure(objectResultsSerialMem, n)), note: 'each result a small object: checked and copied (frozen); no budget', perAtom: true }],
   unordered_serial_mem: async ({ n }) => [{ row: toRow('unordered_serial_mem', await measure(unorderedSerialMem, n)), note: 'one serial batch; no budget', perAtom: true }],
   raw_sqlite: async ({ n }) => [
     { row: toRow('raw_sqlite', await measure(rawSqlite('normal'), n)), note: 'SQLite floor: 1 commit/atom, WAL, synchronous NORMAL', perAtom: true, base: 'raw_sqlite' },
@@ -178,6 +182,8 @@ const CASES: Readonly<Record<string, (c: Ctx) => Promise<Line[]>>> = {
     for (const size of sizes) lines.push({ row: { ...toRow('scaling', await measure(TASKFLOW_CASES['linear_serial_mem']!, size)), of: 'linear_serial_mem' }, perAtom: true });
     return judgeScaling(lines);
   },
+  ...REGISTRY_CASES,
+  ...BOARD_CASES,
   ...WORKER_CASES,
   ...postgresCases(toRow),
 };

@@ -11,11 +11,12 @@ import { resume } from './commands/resume.js';
 import { graph } from './commands/graph.js';
 import { trace } from './commands/trace.js';
 import { run } from './commands/run.js';
+import { conductor, jobs, post } from './commands/board.js';
 import { worker } from './commands/worker.js';
 import { EXIT, UsageError, oneLine, type Command, type Io } from './commands/common.js';
 
 const log = createDebug('atomflow:cli');
-const COMMANDS: readonly Command[] = [demo, run, resume, inspect, graph, trace, worker];
+const COMMANDS: readonly Command[] = [demo, run, resume, inspect, graph, trace, worker, conductor, jobs, post];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -4,6 +4,7 @@
  * itself lives in `runtime/machine.ts`.
  */
 import { performance } from 'node:perf_hooks';
+import { describeValue } from '../lib/describe.js';
 import type { ArgBinding } from '../lib/atom.js';
 import type { FlowItem } from '../lib/flow.js';
 import { Emitter, type EngineEvents, type Listener } from '../lib/events.js';
@@ -382,7 +383,7 @@ export class Engine {
 
   on<K extends keyof EngineEvents>(event: K, listener: Listener<EngineEvents[K]>): () => void {
     if (!['atom', 'flow', 'progress', 'retry'].includes(event as string)) {
-      throw new InvariantViolation(`unknown engine event '${String(event)}' (atom, flow, progress, retry)`, { option: 'event' });
+      throw new InvariantViolation(`unknown engine event ${describeValue(event)} (atom, flow, progress, retry)`, { option: 'event' });
     }
     return this.#events.on(event, listener);
   }

@@ -3,7 +3,9 @@
  * bad values are refused with an `InvariantViolation` naming the option.
  */
 import { MAX_TIMEOUT_MS } from '../lib/atom.js';
+import { describeValue } from '../lib/describe.js';
 import { InvariantViolation, StorageFailure } from '../lib/errors.js';
+import { storable } from '../persistence/codec.js';
 import type { Backend, Claim } from '../persistence/backend.js';
 import { defaultHost, defaultOwner } from '../persistence/ownership.js';
 import type { FlowDetail, IdGenerator, LogBook } from '../persistence/models.js';
@@ -141,17 +143,19 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
   const engine = options.engine ?? (fromEnv === undefined || fromEnv === '' ? 'serial' : (fromEnv as EngineKind));
   if (engine !== 'serial' && engine !== 'parallel' && engine !== 'worker') {
     if (fromEnv !== undefined) {
-      throw new InvariantViolation(`environment variable ATOMFLOW_ENGINE must be 'serial', 'parallel' or 'worker', not ${JSON.stringify(fromEnv)}`, { option: 'ATOMFLOW_ENGINE' });
+      throw new InvariantViolation(`environment variable ATOMFLOW_ENGINE must be 'serial', 'parallel' or 'worker', not ${describeValue(fromEnv)}`, { option: 'ATOMFLOW_ENGINE' });
     }
-    throw fail('engine', `must be 'serial', 'parallel' or 'worker', not ${JSON.stringify(engine)}`);
+    throw fail('engine', `must be 'serial', 'parallel' or 'worker', not ${describeValue(engine)}`);
   }
   if (options.store !== undefined && !isRecord(options.store)) throw fail('store', 'must be an object of values keyed by name');
+  // Store values are persisted with the run: what JSON cannot hold is refused here (UnstorableValue).
+  const store = options.store === undefined ? undefined : (storable(options.store, 'store', { option: 'store' }) as Readonly<Record<string, unknown>>);
   const b = options.backend as unknown;
   if (b !== undefined && (!isRecord(b) || typeof (b as { commit?: unknown }).commit !== 'function')) {
     throw fail('backend', 'must be a persistence backend (see openBackend())');
   }
   const maxWorkers = options.maxWorkers ?? 8;
-  if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw fail('maxWorkers', `must be an integer >= 1, not ${JSON.stringify(maxWorkers)}`);
+  if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw fail('maxWorkers', `must be an integer >= 1, not ${describeValue(maxWorkers)}`);
   const executor = options.executor ?? 'in-process';
   if (executor !== 'in-process' && executor !== 'threads') throw fail('executor', `must be 'in-process' or 'threads', not ${JSON.stringify(executor)}`);
   if (executor === 'threads' && engine !== 'parallel') throw fail('executor', `'threads' needs engine: 'parallel' (not '${engine}')`);
@@ -160,10 +164,10 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     throw fail('timeoutMs', `must be a number of milliseconds > 0 and <= ${MAX_TIMEOUT_MS}, not ${JSON.stringify(timeoutMs)}`);
   }
   const onFailure = options.onFailure;
-  if (onFailure !== undefined && !isOnFailure(onFailure)) throw fail('onFailure', `must be 'revert' or 'halt', not ${JSON.stringify(onFailure)}`);
+  if (onFailure !== undefined && !isOnFailure(onFailure)) throw fail('onFailure', `must be 'revert' or 'halt', not ${describeValue(onFailure)}`);
   const revertScope = options.revertScope;
   if (revertScope !== undefined && !isRevertScope(revertScope)) {
-    throw fail('revertScope', `must be 'subflow' or 'defer-to-parent', not ${JSON.stringify(revertScope)}`);
+    throw fail('revertScope', `must be 'subflow' or 'defer-to-parent', not ${describeValue(revertScope)}`);
   }
   for (const k of ['book', 'flowDetail'] as const) {
     const v = options[k] as unknown;
@@ -177,8 +181,9 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     if (options.flowDetail !== undefined) throw fail('flowUuid', "names a new run's id; it cannot be combined with 'flowDetail' (which continues a stored run)");
   }
   if (options.meta !== undefined && !isRecord(options.meta)) throw fail('meta', 'must be an object');
+  const meta = options.meta === undefined ? undefined : (storable(options.meta, 'meta', { option: 'meta' }) as Readonly<Record<string, unknown>>);
   const clock = options.clock ?? systemClock;
-  if (typeof clock.now !== 'function' || typeof clock.setTimer !== 'function') throw fail('clock', 'must have now() and setTimer()');
+  if (!isRecord(clock) || typeof clock.now !== 'function' || typeof clock.setTimer !== 'function') throw fail('clock', 'must have now() and setTimer()');
   if (options.random !== undefined && typeof options.random !== 'function') throw fail('random', 'must be a function');
   if (options.ids !== undefined && typeof options.ids !== 'function') throw fail('ids', 'must be a function');
   const owner = options.owner ?? defaultOwner();
@@ -198,7 +203,7 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
   }
   return Object.freeze({
     engine,
-    store: options.store,
+    store,
     backend: options.backend,
     maxWorkers,
     executor,
@@ -208,7 +213,7 @@ export function resolveOptions(options: LoadOptions = {}): ResolvedOptions {
     book: options.book,
     flowDetail: options.flowDetail,
     flowUuid: flowUuid as string | undefined,
-    meta: Object.freeze({ ...(options.meta ?? {}) }),
+    meta: Object.freeze({ ...(meta ?? {}) }),
     clock,
     random: options.random ?? Math.random,
     ids: options.ids,
@@ -300,11 +305,7 @@ export function storedRules(meta: Readonly<Record<string, unknown>>): FailureRul
 }
 
 function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
+  return describeValue(v);
 }
 
 

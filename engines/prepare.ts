@@ -11,7 +11,6 @@ import {
   createAtomDetail,
   createFlowDetail,
   createLogBook,
-  newId,
   pendingTask,
   updateFlow,
   type AtomDetail,
@@ -25,13 +24,19 @@ import { Storage } from './runtime/storage.js';
 
 const log = createDebug('atomflow:storage');
 
-function freshDetails(c: Compilation, ids: IdGenerator | undefined): AtomDetail[] {
+/**
+ * PENDING details for every atom. Their ids are derived from the flow detail's (`<flow uuid>.<index>`),
+ * so a 100,000-atom run makes no random ids; unique because flow uuids are, and the index is a
+ * number (a `.` in a flow uuid cannot make two of them meet). Given an `ids` generator, it is used.
+ */
+function freshDetails(c: Compilation, flowUuid: string, ids: IdGenerator | undefined): AtomDetail[] {
   const now = Date.now();
-  const makeId = ids ?? newId;
+  const prefix = `${flowUuid}.`;
   const out: AtomDetail[] = new Array(c.atoms.length);
   for (let i = 0; i < out.length; i++) {
     const a = c.atoms[i]!;
-    out[i] = a.kind === 'task' ? pendingTask(makeId(), a.name, a.atom.version, now) : createAtomDetail({ name: a.name, kind: a.kind, version: a.atom.version, now, uuid: makeId() });
+    const uuid = ids === undefined ? prefix + i : ids();
+    out[i] = a.kind === 'task' ? pendingTask(uuid, a.name, a.atom.version, now) : createAtomDetail({ name: a.name, kind: a.kind, version: a.atom.version, now, uuid });
   }
   return out;
 }
@@ -65,7 +70,7 @@ export function freshStorage(
     meta: { ...fields.meta, store: { ...(fields.store ?? {}) }, [RULES_KEY]: { ...fields.rules } },
     ...(fields.flowUuid !== undefined ? { uuid: fields.flowUuid } : fields.ids ? { uuid: fields.ids() } : {}),
   });
-  return new Storage(c, backend, book, flow, freshDetails(c, fields.ids));
+  return new Storage(c, backend, book, flow, freshDetails(c, flow.uuid, fields.ids));
 }
 
 /** Stores the run's LogBook, FlowDetail and atom details (merging with what is stored). */

@@ -4,6 +4,7 @@
  * result mapping (provides), validated once at construction.
  */
 import { randomUUID } from 'node:crypto';
+import { describeValue } from './describe.js';
 import { AtomTimeout, InvariantViolation, MissingDependencies } from './errors.js';
 import type { Failure } from './failure.js';
 import type { AtomKind } from './states.js';
@@ -189,7 +190,7 @@ function parseProvides(subject: string, value: unknown): ProvidesSpec {
   if (value === undefined || value === null) return PROVIDES_NONE;
   if (typeof value === 'string' && value.length > 0) return { kind: 'whole', name: value };
   if (isStringList(value)) return { kind: 'each', names: Object.freeze([...new Set(value)]) };
-  throw bad(subject, 'provides', `must be a non-empty string or a list of names, not ${JSON.stringify(value)}`);
+  throw bad(subject, 'provides', `must be a non-empty string or a list of names, not ${describeValue(value)}`);
 }
 
 function parseList(subject: string, option: string, value: unknown): readonly string[] {
@@ -232,7 +233,7 @@ function buildBindings(
     } else if (typeof rebind === 'object' && rebind !== null) {
       for (const [arg, stored] of Object.entries(rebind)) {
         if (typeof stored !== 'string' || stored.length === 0) {
-          throw bad(subject, rebindOption, `maps '${arg}' to ${JSON.stringify(stored)}, not a name`);
+          throw bad(subject, rebindOption, `maps '${arg}' to ${describeValue(stored)}, not a name`);
         }
         if (map.has(arg)) map.set(arg, stored);
         else if (optionalSet.has(arg)) {
@@ -244,7 +245,7 @@ function buildBindings(
         }
       }
     } else {
-      throw bad(subject, rebindOption, `must be a list or an object, not ${JSON.stringify(rebind)}`);
+      throw bad(subject, rebindOption, `must be a list or an object, not ${describeValue(rebind)}`);
     }
   }
   const out: ArgBinding[] = [];
@@ -283,12 +284,12 @@ export abstract class Atom {
 
   protected constructor(options: AtomOptions = {}, fallbackName?: string, extraOptionKeys: readonly string[] = []) {
     if (typeof options !== 'object' || options === null) {
-      throw new InvariantViolation(`atom options must be an object, not ${JSON.stringify(options)}`);
+      throw new InvariantViolation(`atom options must be an object, not ${describeValue(options)}`);
     }
     const statics = this.constructor as AtomStatics;
     const name = options.name ?? fallbackName;
     if (name !== undefined && (typeof name !== 'string' || name.length === 0)) {
-      throw new InvariantViolation(`atom name must be a non-empty string, not ${JSON.stringify(name)}`, { option: 'name' });
+      throw new InvariantViolation(`atom name must be a non-empty string, not ${describeValue(name)}`, { option: 'name' });
     }
     this.#name = name;
     const subject = name ?? '(unnamed)';

@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'INVALID_SCHEDULE'
   | 'ATOM_TIMEOUT'
   | 'ATOM_NOT_IMPORTABLE'
+  | 'JOB_TRASHED'
   | 'WORKER_LOST';
 
 export class AtomflowError extends Error {
@@ -57,9 +58,12 @@ export class DuplicateNameError extends AtomflowError {
 export class CycleError extends AtomflowError {
   override readonly code = 'CYCLE';
   readonly flow: string;
-  constructor(flow: string, detail: string) {
+  /** The cycle's path when known: names, each followed by the next, back to the first. */
+  readonly cycle: readonly string[] | undefined;
+  constructor(flow: string, detail: string, cycle?: readonly string[]) {
     super(`flow '${flow}': ${detail} would create a cycle; no order allows every edge to be followed`);
     this.flow = flow;
+    this.cycle = cycle === undefined ? undefined : Object.freeze([...cycle]);
   }
 }
 
@@ -227,6 +231,58 @@ export class AtomTimeout extends AtomflowError {
     this.atom = atom;
     this.timeoutMs = timeoutMs;
     this.action = action;
+  }
+}
+
+/** `job.result()` of a job that was trashed (its factory threw, or it was claimed too often without completing). */
+export class JobTrashed extends AtomflowError {
+  override readonly code = 'JOB_TRASHED';
+  readonly jobUuid: string;
+  readonly reason: string;
+  constructor(jobUuid: string, name: string, reason: string) {
+    super(`job '${name}' ('${jobUuid}') was trashed: ${reason}`);
+    this.jobUuid = jobUuid;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A value the store cannot hold faithfully as JSON (a Map, Set, Date, NaN, ±Infinity, -0, BigInt,
+ * typed array, class instance, function, symbol, cycle...): refused when it is handed over, naming
+ * the atom (or option) and the path inside the value (`result.items[2].when`).
+ */
+export class UnstorableValue extends InvariantViolation {
+  /** The atom whose result or progress it was, if any. */
+  readonly atom: string | undefined;
+  /** Where inside the value: `result.items[2].when`, `store.order`, `progress.details.at`. */
+  readonly path: string;
+  /** What was found there, in words. */
+  readonly reason: string;
+  constructor(fields: { atom?: string; option?: string; path: string; reason: string; cause?: unknown }) {
+    const where = fields.atom !== undefined ? `atom '${fields.atom}': ` : fields.option !== undefined ? `option '${fields.option}': ` : '';
+    super(`${where}${fields.path} cannot be stored as JSON: ${fields.reason}`, {
+      ...(fields.atom !== undefined ? { subject: fields.atom } : {}),
+      ...(fields.option !== undefined ? { option: fields.option } : {}),
+      ...(fields.cause !== undefined ? { cause: fields.cause } : {}),
+    });
+    this.atom = fields.atom;
+    this.path = fields.path;
+    this.reason = fields.reason;
+  }
+}
+
+/**
+ * A `StorageFailure` because another connection holds the store's lock. Backends raise it from a
+ * synchronous attempt so the caller can wait without blocking (the engine then retries through the
+ * backend's asynchronous `commit()`, which waits up to its busy timeout and then raises a plain
+ * `StorageFailure` naming the lock).
+ */
+export class StorageBusy extends StorageFailure {
+  /** What is locked (e.g. the database file). */
+  readonly lock: string;
+  constructor(lock: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.lock = lock;
   }
 }
 

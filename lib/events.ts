@@ -1,8 +1,11 @@
 /**
  * Typed engine events: a map from event name to a readonly payload; `on()` returns an unsubscribe
- * function; a listener that throws is logged (debug `atomflow:events`) and never breaks the run.
+ * function; a listener that throws, or an async one that rejects, is logged (debug
+ * `atomflow:events`) and never breaks the run or the process.
  */
 import createDebug from 'debug';
+import { describeValue } from './describe.js';
+import { InvariantViolation } from './errors.js';
 import type { Failure } from './failure.js';
 import type { AtomKind, AtomState, Decision, FlowState } from './states.js';
 
@@ -54,13 +57,16 @@ export interface EngineEvents {
   retry: RetryEvent;
 }
 
+/** A listener may be sync or async (an async function fits `=> void`); a rejection is logged. */
 export type Listener<T> = (event: T) => void;
 
 export class Emitter<M extends object> {
   readonly #listeners = new Map<keyof M, Array<Listener<never>>>();
 
   on<K extends keyof M>(event: K, listener: Listener<M[K]>): () => void {
-    if (typeof listener !== 'function') throw new TypeError(`listener for '${String(event)}' must be a function`);
+    if (typeof listener !== 'function') {
+      throw new InvariantViolation(`listener for '${describeValue(event)}' must be a function, not ${describeValue(listener)}`, { option: 'listener' });
+    }
     const list = [...(this.#listeners.get(event) ?? []), listener as Listener<never>];
     this.#listeners.set(event, list);
     return () => {
@@ -79,10 +85,20 @@ export class Emitter<M extends object> {
     if (!list) return;
     for (const l of list) {
       try {
-        (l as Listener<M[K]>)(payload);
+        const r = (l as Listener<M[K]>)(payload) as unknown;
+        if (r !== undefined && r !== null && typeof (r as PromiseLike<unknown>).then === 'function') settle(r as PromiseLike<unknown>, event);
       } catch (e) {
-        log('listener for %s threw: %O', String(event), e);
+        log('listener for %s threw: %O', describeValue(event), e);
       }
     }
+  }
+}
+
+/** Observes an async listener's outcome so its rejection is logged, never unhandled. */
+function settle(result: PromiseLike<unknown>, event: unknown): void {
+  try {
+    result.then(undefined, (e: unknown) => log('async listener for %s rejected: %O', describeValue(event), e));
+  } catch (e) {
+    log('listener for %s returned a thenable whose then() threw: %O', describeValue(event), e);
   }
 }

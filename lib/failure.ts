@@ -4,6 +4,7 @@
  * same process can re-raise the very object that was thrown; after a reload it is gone and
  * `reraise()` throws a `WrappedFailure` instead (TaskFlow's `Failure`).
  */
+import { describeValue, safeString } from './describe.js';
 import { InvariantViolation, WrappedFailure } from './errors.js';
 
 export const FAILURE_FORMAT = 1;
@@ -21,43 +22,80 @@ export interface FailureData {
 // A class or a class name to match against a failure's type chain.
 export type ErrorMatcher = string | (abstract new (...args: never[]) => unknown);
 
+/** Reads `key` of a thrown value, tolerating throwing getters and proxies (undefined then). */
+function field(value: object, key: string): unknown {
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+function protoOf(value: unknown): unknown {
+  try {
+    return Object.getPrototypeOf(value);
+  } catch {
+    return null;
+  }
+}
+
+function isError(value: unknown): value is Error {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false;
+  }
+}
+
+function isFailureValue(value: unknown): value is Failure {
+  try {
+    return value instanceof Failure;
+  } catch {
+    return false;
+  }
+}
+
 function typeChain(value: unknown): string[] {
   if (value === null || (typeof value !== 'object' && typeof value !== 'function')) {
     return [value === null ? 'Null' : typeof value === 'string' ? 'String' : 'NonError'];
   }
   const names: string[] = [];
-  let proto: unknown = Object.getPrototypeOf(value);
-  while (proto !== null && proto !== Object.prototype && names.length < 32) {
-    const ctor = (proto as { constructor?: { name?: unknown } }).constructor;
-    const n = typeof ctor?.name === 'string' && ctor.name !== '' ? ctor.name : undefined;
+  let proto: unknown = protoOf(value);
+  while (proto !== null && proto !== undefined && proto !== Object.prototype && names.length < 32) {
+    const ctor = field(proto as object, 'constructor');
+    const raw = typeof ctor === 'function' || (typeof ctor === 'object' && ctor !== null) ? field(ctor, 'name') : undefined;
+    const n = typeof raw === 'string' && raw !== '' ? raw : undefined;
     if (n !== undefined && names[names.length - 1] !== n) names.push(n);
-    proto = Object.getPrototypeOf(proto);
+    proto = protoOf(proto);
   }
   return names.length > 0 ? names : ['Object'];
 }
 
-function describe(value: unknown): { name: string; message: string; stack: string } {
-  if (value instanceof Error) {
-    return { name: value.name, message: value.message, stack: value.stack ?? '' };
+/** A thrown value's message as a string (a non-string message is described, never trusted). */
+function messageOf(value: object, raw: unknown): string {
+  if (typeof raw === 'string') return raw;
+  if (raw !== undefined) return describeValue(raw, 2000);
+  if (isError(value)) return '';
+  try {
+    const json = JSON.stringify(value);
+    if (typeof json === 'string') return json;
+  } catch {
+    // BigInt, cycles, throwing toJSON: described below
   }
+  return describeValue(value, 2000);
+}
+
+function describe(value: unknown): { name: string; message: string; stack: string } {
   if (typeof value === 'object' && value !== null) {
-    const v = value as { name?: unknown; message?: unknown; stack?: unknown };
-    let message: string;
-    if (typeof v.message === 'string') message = v.message;
-    else {
-      try {
-        message = JSON.stringify(value) ?? String(value);
-      } catch {
-        message = String(value);
-      }
-    }
+    const name = field(value, 'name');
+    const stack = field(value, 'stack');
     return {
-      name: typeof v.name === 'string' ? v.name : 'Error',
-      message,
-      stack: typeof v.stack === 'string' ? v.stack : '',
+      name: typeof name === 'string' ? name : name === undefined || name === null ? 'Error' : safeString(name),
+      message: messageOf(value, field(value, 'message')),
+      stack: typeof stack === 'string' ? stack : '',
     };
   }
-  return { name: 'Error', message: String(value), stack: '' };
+  return { name: 'Error', message: typeof value === 'function' ? describeValue(value) : safeString(value), stack: '' };
 }
 
 export class Failure {
@@ -84,10 +122,10 @@ export class Failure {
 
   /** Capture any thrown value (an `Error`, a string, an object...). */
   static from(error: unknown, depth = 0): Failure {
-    if (error instanceof Failure) return error;
+    if (isFailureValue(error)) return error;
     const types = typeChain(error);
     const d = describe(error);
-    const rawCause = error instanceof Error ? error.cause : undefined;
+    const rawCause = isError(error) ? field(error, 'cause') : undefined;
     const cause = rawCause !== undefined && depth < 16 ? Failure.from(rawCause, depth + 1) : undefined;
     return new Failure(
       { exceptionType: types[0] ?? 'Error', exceptionTypes: types, name: d.name, message: d.message, stack: d.stack, cause },
@@ -95,16 +133,28 @@ export class Failure {
     );
   }
 
-  static fromJSON(data: FailureData | Record<string, unknown>): Failure {
+  /** A failure from its JSON form; `InvariantViolation` for anything that is not a well-formed record. */
+  static fromJSON(data: FailureData | Record<string, unknown>, depth = 0): Failure {
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+      throw new InvariantViolation(`invalid failure record: expected an object, got ${describeValue(data)}`);
+    }
     const d = data as Partial<FailureData>;
     if (d.format !== FAILURE_FORMAT) {
-      throw new InvariantViolation(`invalid failure record format ${String(d.format)} (expected ${FAILURE_FORMAT})`, {
+      throw new InvariantViolation(`invalid failure record format ${describeValue(d.format)} (expected ${FAILURE_FORMAT})`, {
         option: 'format',
       });
     }
-    if (typeof d.exceptionType !== 'string' || !Array.isArray(d.exceptionTypes) || typeof d.message !== 'string') {
-      throw new InvariantViolation('invalid failure record: exceptionType, exceptionTypes and message are required');
+    if (
+      typeof d.exceptionType !== 'string' ||
+      !Array.isArray(d.exceptionTypes) ||
+      !d.exceptionTypes.every((t) => typeof t === 'string') ||
+      typeof d.message !== 'string' ||
+      (d.name !== undefined && typeof d.name !== 'string') ||
+      (d.stack !== undefined && typeof d.stack !== 'string')
+    ) {
+      throw new InvariantViolation('invalid failure record: exceptionType, exceptionTypes (strings) and message are required; name and stack are strings');
     }
+    if (d.cause !== undefined && d.cause !== null && depth >= 64) throw new InvariantViolation('invalid failure record: causes nested too deep');
     return new Failure(
       {
         exceptionType: d.exceptionType,
@@ -112,7 +162,7 @@ export class Failure {
         name: typeof d.name === 'string' ? d.name : d.exceptionType,
         message: d.message,
         stack: typeof d.stack === 'string' ? d.stack : '',
-        cause: d.cause ? Failure.fromJSON(d.cause) : undefined,
+        cause: d.cause ? Failure.fromJSON(d.cause, depth + 1) : undefined,
       },
       undefined,
     );

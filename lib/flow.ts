@@ -3,8 +3,9 @@
  * with an optional retry controller, and the links between its children. The compiler only reads
  * `pattern`, `retry`, `iterNodes()` and `iterLinks()`.
  */
+import { describeValue } from './describe.js';
 import { Atom } from './atom.js';
-import { InvariantViolation } from './errors.js';
+import { DuplicateNameError, InvariantViolation } from './errors.js';
 import { Retry } from './retry.js';
 import type { Depth } from './states.js';
 
@@ -44,10 +45,15 @@ export abstract class Flow {
   readonly retry: Retry | undefined;
   protected readonly items: FlowItem[] = [];
   readonly #members = new Set<FlowItem>();
+  /**
+   * The named atoms of this flow's tree as known when they were added (a subflow's own later
+   * additions are not seen here; compile() checks the whole tree), to refuse a name clash at add().
+   */
+  readonly #names = new Map<string, Atom>();
 
   constructor(name: string, options: FlowOptions = {}) {
     if (typeof name !== 'string' || name.length === 0) {
-      throw new InvariantViolation(`a flow needs a non-empty string name, not ${JSON.stringify(name)}`, { option: 'name' });
+      throw new InvariantViolation(`a flow needs a non-empty string name, not ${describeValue(name)}`, { option: 'name' });
     }
     this.name = name;
     if (typeof options !== 'object' || options === null) {
@@ -62,12 +68,14 @@ export abstract class Flow {
       }
       options.retry.assignDefaultName(`${name}_retry`);
       this.retry = options.retry;
+      this.#names.set(options.retry.name, options.retry);
     }
   }
 
   /** Adds atoms or flows; adding the same object again is ignored. Returns the flow. */
   add(...items: FlowItem[]): this {
     for (const item of items) this.checkItem(item);
+    const named = this.#claimNames(items);
     const fresh: FlowItem[] = [];
     for (const item of items) {
       if (this.#members.has(item)) continue;
@@ -79,9 +87,45 @@ export abstract class Flow {
       this.addChecked(fresh);
     } catch (e) {
       for (const item of fresh) this.#members.delete(item);
+      for (const n of named) this.#names.delete(n);
       throw e;
     }
     return this;
+  }
+
+  /**
+   * Records the named atoms `items` bring (their whole trees) and returns the names recorded. A name
+   * already used by another atom of this flow, or by two of them, is a DuplicateNameError listing
+   * every such name, and nothing is recorded. (The same atom object twice is left to compile(),
+   * which says so.)
+   */
+  #claimNames(items: readonly FlowItem[]): string[] {
+    const names = this.#names;
+    const added: string[] = [];
+    let clashes: Set<string> | undefined;
+    const visit = (item: FlowItem): void => {
+      if (item instanceof Flow) {
+        if (item.retry !== undefined) visit(item.retry);
+        for (const child of item.iterNodes()) visit(child);
+        return;
+      }
+      if (!item.hasName) return;
+      const n = item.name;
+      const prev = names.get(n);
+      if (prev === undefined) {
+        names.set(n, item);
+        added.push(n);
+      } else if (prev !== item) {
+        (clashes ??= new Set()).add(n);
+      }
+    };
+    for (const item of items) visit(item);
+    if (clashes !== undefined) {
+      for (const n of added) names.delete(n);
+      const list = [...clashes].sort();
+      throw new DuplicateNameError(list, `flow '${this.name}': atoms with duplicate names found: [${list.join(', ')}]; each atom of a flow tree needs its own name`);
+    }
+    return added;
   }
 
   /** Pattern-specific insertion (a graph flow infers links and refuses cycles here). */
@@ -174,5 +218,5 @@ export function itemName(item: FlowItem): string {
 function describe(x: unknown): string {
   if (x === null) return 'null';
   if (typeof x === 'object') return `an object of class ${(x as object).constructor?.name ?? 'Object'}`;
-  return `${typeof x} ${JSON.stringify(x)}`;
+  return `${typeof x} ${describeValue(x)}`;
 }

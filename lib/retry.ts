@@ -3,6 +3,7 @@
  * (its `execute` value is provided to the subflow), and when an atom it governs fails it answers
  * RETRY, REVERT or REVERT_ALL from the history of attempts (TaskFlow's `retry.py`).
  */
+import { describeValue } from './describe.js';
 import { Atom, type AtomContext, type AtomOptions, type RevertContext } from './atom.js';
 import { InvariantViolation, NotFound } from './errors.js';
 import { Failure, type ErrorMatcher } from './failure.js';
@@ -78,7 +79,7 @@ export abstract class Retry<A = any, V = unknown> extends Atom {
   readonly backoff: Readonly<BackoffOptions> | undefined;
 
   constructor(options: RetryOptions & { backoff?: BackoffOptions } = {}, extraOptionKeys: readonly string[] = []) {
-    const { backoff, ...rest } = options;
+    const { backoff, ...rest } = optionsOf<RetryOptions & { backoff?: BackoffOptions }>('retry', options);
     super(rest, undefined, extraOptionKeys);
     this.backoff = backoff === undefined ? undefined : validateBackoff(this.hasName ? this.name : '(retry)', backoff);
   }
@@ -106,10 +107,23 @@ export abstract class Retry<A = any, V = unknown> extends Atom {
     const b = this.backoff;
     if (b === undefined) return 0;
     let delay = b.kind === 'fixed' ? b.delayMs : b.delayMs * 2 ** Math.max(0, attempt - 1);
-    if (b.maxDelayMs !== undefined) delay = Math.min(delay, b.maxDelayMs);
+    // Capped at what one timer can wait (longer would overflow setTimeout and fire at once).
+    delay = Math.min(delay, b.maxDelayMs ?? MAX_BACKOFF_MS);
     if (b.jitter) delay -= delay * b.jitter * random();
     return Math.max(0, Math.round(delay));
   }
+}
+
+/** The longest backoff (ms): setTimeout's maximum, 2^31 - 1 (about 24.8 days). */
+export const MAX_BACKOFF_MS = 2 ** 31 - 1;
+
+/** The options object of a retry constructor: absent or an object (null and others refused). */
+function optionsOf<T extends object>(kind: string, options: unknown): T {
+  if (options === undefined) return {} as T;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvariantViolation(`${kind} options must be an object, not ${describeValue(options)}`, { option: 'options' });
+  }
+  return options as T;
 }
 
 function validateBackoff(subject: string, b: unknown): Readonly<BackoffOptions> {
@@ -117,11 +131,11 @@ function validateBackoff(subject: string, b: unknown): Readonly<BackoffOptions> 
   if (typeof b !== 'object' || b === null) throw fail('must be an object { kind, delayMs, maxDelayMs?, jitter? }');
   const o = b as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!['kind', 'delayMs', 'maxDelayMs', 'jitter'].includes(k)) throw fail(`has an unknown key '${k}'`);
-  if (o.kind !== 'fixed' && o.kind !== 'exponential') throw fail(`kind must be 'fixed' or 'exponential', not ${JSON.stringify(o.kind)}`);
-  const isMs = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
-  if (!isMs(o.delayMs)) throw fail('delayMs must be a finite number >= 0');
+  if (o.kind !== 'fixed' && o.kind !== 'exponential') throw fail(`kind must be 'fixed' or 'exponential', not ${describeValue(o.kind)}`);
+  const isMs = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= MAX_BACKOFF_MS;
+  if (!isMs(o.delayMs)) throw fail(`delayMs must be a number of ms within [0, ${MAX_BACKOFF_MS}] (about 24.8 days), not ${describeValue(o.delayMs)}`);
   if (o.maxDelayMs !== undefined && (!isMs(o.maxDelayMs) || (o.maxDelayMs as number) < (o.delayMs as number))) {
-    throw fail('maxDelayMs must be a finite number >= delayMs');
+    throw fail(`maxDelayMs must be a number of ms within [delayMs, ${MAX_BACKOFF_MS}], not ${describeValue(o.maxDelayMs)}`);
   }
   if (o.jitter !== undefined && (typeof o.jitter !== 'number' || !(o.jitter >= 0 && o.jitter <= 1))) throw fail('jitter must be within [0, 1]');
   return Object.freeze({ ...(o as unknown as BackoffOptions) });
@@ -149,7 +163,7 @@ export class Times extends Retry<Record<string, unknown>, number> {
   readonly attempts: number;
   readonly revertAll: boolean;
   constructor(options: TimesOptions = {}) {
-    const { attempts, revertAll, ...rest } = options;
+    const { attempts, revertAll, ...rest } = optionsOf<TimesOptions>('Times', options);
     super(rest);
     const n = attempts ?? 1;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
@@ -170,11 +184,20 @@ export class Times extends Retry<Record<string, unknown>, number> {
 function nextUnused<V>(retryName: string, values: readonly V[], history: History<V>): V {
   const used = history.values();
   for (const v of values) {
-    const i = used.findIndex((u) => Object.is(u, v) || JSON.stringify(u) === JSON.stringify(v));
+    const i = used.findIndex((u) => Object.is(u, v) || sameJson(u, v));
     if (i >= 0) used.splice(i, 1);
     else return v;
   }
   throw new NotFound(`no elements left in the values of retry controller '${retryName}' (${values.length} tried)`, retryName);
+}
+
+/** Whether two values have the same JSON text (values JSON cannot hold are never equal this way). */
+function sameJson(a: unknown, b: unknown): boolean {
+  try {
+    return JSON.stringify(a) === JSON.stringify(b);
+  } catch {
+    return false;
+  }
 }
 
 function remaining<V>(values: readonly V[], history: History<V>): number {
@@ -192,7 +215,7 @@ export class ForEach<V = unknown> extends Retry<Record<string, unknown>, V> {
   readonly values: readonly V[];
   readonly revertAll: boolean;
   constructor(options: ForEachOptions<V>) {
-    const { values, revertAll, ...rest } = options ?? ({} as ForEachOptions<V>);
+    const { values, revertAll, ...rest } = optionsOf<ForEachOptions<V>>('ForEach', options);
     super(rest);
     if (values === undefined || values === null || typeof (values as Iterable<V>)[Symbol.iterator] !== 'function' || typeof values === 'string') {
       throw new InvariantViolation(`retry '${this.hasName ? this.name : '(retry)'}': option 'values' must be an iterable of values`, { option: 'values' });
@@ -218,13 +241,13 @@ export class ParameterizedForEach<V = unknown> extends Retry<{ values: Iterable<
   static override requires = ['values'];
   readonly revertAll: boolean;
   constructor(options: ParameterizedForEachOptions = {}) {
-    const { revertAll, ...rest } = options;
+    const { revertAll, ...rest } = optionsOf<ParameterizedForEachOptions>('ParameterizedForEach', options);
     super(rest);
     this.revertAll = checkRevertAll(this, revertAll);
   }
   #list(values: unknown): V[] {
     if (values === null || values === undefined || typeof (values as Iterable<V>)[Symbol.iterator] !== 'function') {
-      throw new InvariantViolation(`retry '${this.name}': its 'values' argument must be iterable, got ${JSON.stringify(values)}`, {
+      throw new InvariantViolation(`retry '${this.name}': its 'values' argument must be iterable, got ${describeValue(values)}`, {
         subject: this.name,
       });
     }

@@ -2,6 +2,7 @@
  * Tasks: atoms that do work in `execute` and undo it in `revert`. Write a class that extends
  * `Task`, or call `task({...})` with functions.
  */
+import { describeValue } from './describe.js';
 import { Atom, type AtomContext, type AtomOptions, type RevertContext } from './atom.js';
 import { InvariantViolation } from './errors.js';
 
@@ -82,7 +83,7 @@ class FunctionTask<A, R> extends Task<A, R> {
 /** A task from functions: `task({ name, requires, provides, execute, revert? })`. */
 export function task<A = any, R = unknown>(spec: TaskSpec<A, R>): Task<A, R> {
   if (typeof spec !== 'object' || spec === null) {
-    throw new InvariantViolation(`task() takes an object with at least 'execute', not ${JSON.stringify(spec)}`);
+    throw new InvariantViolation(`task() takes an object with at least 'execute', not ${describeValue(spec)}`);
   }
   return new FunctionTask(spec);
 }

@@ -4,9 +4,11 @@
  * they would appear, leaving the flow unchanged. `setTarget()` restricts the flow to one child and
  * what it transitively needs.
  */
+import { describeValue, safeString } from '../lib/describe.js';
 import { AmbiguousDependency, CycleError, InvariantViolation, NotFound } from '../lib/errors.js';
 import { Flow, itemProvides, itemRequires, type Decider, type FlowItem, type FlowOptions, type Link, type LinkMeta } from '../lib/flow.js';
 import { IdHeap } from '../lib/heap.js';
+import { findCyclePath } from './cycles.js';
 import { parseDepth, type Depth } from '../lib/states.js';
 
 export interface LinkOptions {
@@ -158,7 +160,8 @@ export class GraphFlow extends Flow {
     const key = edgeKey(from, to);
     const previous = this.#labels.get(key);
     if (previous === undefined && this.#reaches(to, from)) {
-      throw new CycleError(this.name, `linking '${this.items[from]!.name}' to '${this.items[to]!.name}'`);
+      const path = this.#cycleThrough(from, to);
+      throw new CycleError(this.name, `linking '${this.items[from]!.name}' to '${this.items[to]!.name}' (${path.join(' → ')})`, path);
     }
     let merged: EdgeLabel;
     if (previous === undefined) merged = add;
@@ -176,6 +179,14 @@ export class GraphFlow extends Flow {
     } else {
       journal?.relabeled.push([key, previous]);
     }
+  }
+
+  /** The cycle the edge `from → to` would close, as names in run order (error path only: graphlib). */
+  #cycleThrough(from: number, to: number): string[] {
+    const edges: Array<readonly [string, string]> = [[String(from), String(to)]];
+    for (let k = 0; k < this.#edgeFrom.length; k++) edges.push([String(this.#edgeFrom[k]!), String(this.#edgeTo[k]!)]);
+    const ids = [from, ...this.items.keys()].map(String);
+    return (findCyclePath([...new Set(ids)], edges) ?? []).map((id) => this.items[Number(id)]!.name);
   }
 
   #reaches(from: number, to: number): boolean {
@@ -203,7 +214,10 @@ export class GraphFlow extends Flow {
       found = this.#ids.get(item);
     }
     if (found === undefined) {
-      const label = typeof item === 'string' ? item : item.name;
+      if (typeof item !== 'string' && (typeof item !== 'object' || item === null)) {
+        throw new InvariantViolation(`graph flow '${this.name}': link ${role} must be a child of this flow or its name, not ${describeValue(item)}`, { subject: this.name, option: role });
+      }
+      const label = typeof item === 'string' ? item : safeString((item as { name?: unknown }).name);
       const what = role === 'target' ? 'to target' : `to link ${role}`;
       throw new NotFound(`graph flow '${this.name}': node '${label}' not found ${what}; add it to this flow first`, label);
     }

@@ -10,6 +10,7 @@
  * (like a SQL row's insert time). A flow detail belongs to one book and an atom detail to one flow
  * detail: saving one under another parent is an `InvariantViolation`, and nothing is written.
  */
+import { describeValue } from '../lib/describe.js';
 import { InvariantViolation } from '../lib/errors.js';
 import type { FlowState } from '../lib/states.js';
 import type { AtomDetail, FlowDetail, LogBook } from './models.js';
@@ -202,7 +203,7 @@ function badOption(fn: string, option: string, what: string): InvariantViolation
 function checkStates(fn: string, option: string, v: unknown): readonly FlowState[] {
   const list = Array.isArray(v) ? v : [v];
   for (const s of list) {
-    if (typeof s !== 'string' || !FLOW_STATES.has(s)) throw badOption(fn, option, `names an unknown flow state ${JSON.stringify(String(s))} (known: ${[...FLOW_STATES].join(', ')})`);
+    if (typeof s !== 'string' || !FLOW_STATES.has(s)) throw badOption(fn, option, `names an unknown flow state ${describeValue(s)} (known: ${[...FLOW_STATES].join(', ')})`);
   }
   return Object.freeze([...new Set(list as FlowState[])]);
 }
@@ -214,7 +215,7 @@ export function resolveFlowQuery(query: FlowQuery | undefined): ResolvedFlowQuer
   for (const k of Object.keys(query)) if (k !== 'state' && k !== 'bookUuid' && k !== 'limit') throw badOption('findFlows', k, 'is unknown (known: state, bookUuid, limit)');
   const states = query.state === undefined ? undefined : checkStates('findFlows', 'state', query.state);
   if (query.bookUuid !== undefined && typeof query.bookUuid !== 'string') throw badOption('findFlows', 'bookUuid', 'must be a string');
-  if (query.limit !== undefined && (!Number.isInteger(query.limit) || query.limit < 0)) throw badOption('findFlows', 'limit', `must be an integer >= 0, not ${String(query.limit)}`);
+  if (query.limit !== undefined && (!Number.isInteger(query.limit) || query.limit < 0)) throw badOption('findFlows', 'limit', `must be an integer >= 0, not ${describeValue(query.limit)}`);
   return { states, bookUuid: query.bookUuid, limit: query.limit };
 }
 

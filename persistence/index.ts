@@ -49,3 +49,6 @@ export { PostgresBackend, type PostgresBackendConfig } from './postgres.js';
 export type { PostgresBackendOptions } from './postgres-options.js';
 export type { Durability, Locking, SqliteBackendOptions } from './sqlite-options.js';
 export { openBackend, type OpenBackendOptions } from './open.js';
+export { openBoardStore } from './open-board.js';
+export { JobState, JOB_STATES } from './board-store.js';
+export type { BoardStore, JobRecord, JobClaim, ClaimInput, ClaimResult, JobEnd, JobQuery, JobOutcome, PostInput } from './board-store.js';

@@ -8,7 +8,7 @@
  */
 import { InvariantViolation, NotFound, StorageFailure } from '../lib/errors.js';
 import { resolveFlowQuery, resolvePurge, stateIn, type Backend, type Claim, type ClaimRequest, type FlowChange, type FlowQuery, type LoadOptions, type PurgeOptions } from './backend.js';
-import { updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
+import { checkAtoms, checkBook, checkChangeFast, checkFlow, checkUuid, updateAtom, type AtomDetail, type FlowDetail, type LogBook } from './models.js';
 import { FREE, checkClaimRequest, checkLeaseMs, checkToken, claimOf, claimVerdict, claimedError, lostClaim, staleFence, type StoredHolder } from './ownership.js';
 
 interface AtomEntry {
@@ -51,6 +51,7 @@ export class MemoryBackend implements Backend {
 
   async saveLogBook(book: LogBook): Promise<void> {
     this.#check();
+    checkBook(book);
     const existing = this.#books.get(book.uuid);
     // Validate everything first: a failed call changes nothing.
     for (const fd of book.flowDetails) {
@@ -68,6 +69,7 @@ export class MemoryBackend implements Backend {
   }
 
   async getLogBook(uuid: string, options?: LoadOptions): Promise<LogBook> {
+    checkUuid(uuid, 'uuid');
     this.#check();
     const entry = this.#books.get(uuid);
     if (entry === undefined) throw new NotFound(`logbook '${uuid}' not found`, uuid);
@@ -81,6 +83,7 @@ export class MemoryBackend implements Backend {
   }
 
   async destroyLogBook(uuid: string): Promise<void> {
+    checkUuid(uuid, 'uuid');
     this.#check();
     const entry = this.#books.get(uuid);
     if (entry === undefined) throw new NotFound(`logbook '${uuid}' not found (nothing to destroy)`, uuid);
@@ -93,7 +96,9 @@ export class MemoryBackend implements Backend {
   }
 
   async saveFlowDetail(bookUuid: string, flow: FlowDetail): Promise<void> {
+    checkUuid(bookUuid, 'bookUuid');
     this.#check();
+    checkFlow(flow);
     const entry = this.#books.get(bookUuid);
     if (entry === undefined) throw new NotFound(`cannot save flow detail '${flow.uuid}': logbook '${bookUuid}' is not stored`, bookUuid);
     this.#checkFlowOwner(flow.uuid, bookUuid);
@@ -102,6 +107,7 @@ export class MemoryBackend implements Backend {
   }
 
   async getFlowDetail(uuid: string, options?: LoadOptions): Promise<FlowDetail> {
+    checkUuid(uuid, 'uuid');
     this.#check();
     const fe = this.#flows.get(uuid);
     if (fe === undefined) throw new NotFound(`flow detail '${uuid}' not found`, uuid);
@@ -109,6 +115,7 @@ export class MemoryBackend implements Backend {
   }
 
   async getBookUuidOfFlow(flowUuid: string): Promise<string> {
+    checkUuid(flowUuid, 'flowUuid');
     this.#check();
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
@@ -116,7 +123,9 @@ export class MemoryBackend implements Backend {
   }
 
   async saveAtomDetails(flowUuid: string, atoms: readonly AtomDetail[]): Promise<void> {
+    checkUuid(flowUuid, 'flowUuid');
     this.#check();
+    checkAtoms(atoms);
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`cannot save atom details: flow detail '${flowUuid}' is not stored`, flowUuid);
     this.#checkAtomOwners(flowUuid, atoms);
@@ -124,6 +133,7 @@ export class MemoryBackend implements Backend {
   }
 
   async getAtomDetails(flowUuid: string): Promise<AtomDetail[]> {
+    checkUuid(flowUuid, 'flowUuid');
     this.#check();
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`flow detail '${flowUuid}' not found`, flowUuid);
@@ -139,7 +149,9 @@ export class MemoryBackend implements Backend {
    * lookup), check ownership for all of them, then write. No copying, no JSON.
    */
   commitSync(flowUuid: string, change: FlowChange): void {
+    checkUuid(flowUuid, 'flowUuid');
     this.#check();
+    checkChangeFast(change);
     const fe = this.#flows.get(flowUuid);
     if (fe === undefined) throw new NotFound(`cannot commit: flow detail '${flowUuid}' is not stored`, flowUuid);
     const flow = change.flow;

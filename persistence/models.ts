@@ -3,34 +3,26 @@
  * Every record is an immutable value (frozen), one record per atom, carrying a format version, and
  * round-trips through JSON (`toJSON`/`fromJSON` functions below). Updates make a new record.
  */
-import { randomFillSync } from 'node:crypto';
-import { produce } from 'immer';
-import { InvariantViolation } from '../lib/errors.js';
+import { nanoid } from 'nanoid';
+import { describeValue } from '../lib/describe.js';
+import { AtomflowError, InvariantViolation, StorageFailure } from '../lib/errors.js';
 import { Failure, type FailureData } from '../lib/failure.js';
 import type { AtomKind, AtomState, FlowState, Intention } from '../lib/states.js';
 
 export const MODEL_FORMAT = 1;
 
-/** Ids: 22 url-safe characters (base64url of 128 random bits); injectable for tests. */
+/** Ids: injectable for tests. */
 export type IdGenerator = () => string;
 
-const ID_BYTES = 16;
-const idPool = Buffer.allocUnsafe(ID_BYTES * 256);
-let idOffset = idPool.length;
-
 /**
- * A new random id. One id per atom is made at load, so this is on the hot path: the random bytes
- * come from a pool refilled 256 ids at a time and become the string in one step (nanoid builds
- * its ids a character at a time, which measured ten times slower here).
+ * A new random id (nanoid: 21 url-safe characters, 126 random bits) for logbooks, flow details and
+ * jobs (never starting with '-'). Atom details do not take one each: theirs derive from their flow detail's id (see the
+ * engine's prepare step), which keeps random ids off the per-atom path.
  */
 export const newId: IdGenerator = () => {
-  if (idOffset === idPool.length) {
-    randomFillSync(idPool);
-    idOffset = 0;
-  }
-  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES);
-  idOffset += ID_BYTES;
-  return id;
+  const id = nanoid();
+  // Never a leading '-': an id is typed on command lines, where it would read as an option.
+  return id.charCodeAt(0) === 45 ? `_${id.slice(1)}` : id;
 };
 
 /**
@@ -384,9 +376,23 @@ export function updateAtom(d: AtomDetail, c: AtomChanges): AtomDetail {
   );
 }
 
-/** A new meta object with `patch` merged in (immer, for the nested execution info). */
+/**
+ * A new meta object with `patch` applied to a copy (nested objects such as the execution info
+ * included), frozen. Off the hot path (the engine builds its meta objects directly), so a deep
+ * copy does: no copy-on-write library is needed for it.
+ */
 export function withMeta(meta: AtomMeta, patch: (draft: { -readonly [K in keyof AtomMeta]: AtomMeta[K] }) => void): AtomMeta {
-  return produce(meta, patch as (draft: AtomMeta) => void);
+  const draft = structuredClone(meta) as { -readonly [K in keyof AtomMeta]: AtomMeta[K] };
+  patch(draft);
+  return deepFreeze(draft);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
 
 export function updateFlow(detail: FlowDetail, changes: Partial<Omit<FlowDetail, 'format' | 'uuid'>>): FlowDetail {
@@ -425,7 +431,7 @@ export interface AtomDetailJSON {
 /** Refuses a stored record of another format than this version reads. */
 export function checkFormat(kind: string, data: { format?: unknown }): void {
   if (data.format !== MODEL_FORMAT) {
-    throw new InvariantViolation(`cannot read a ${kind} record of format ${String(data.format)}; this version reads format ${MODEL_FORMAT}`, {
+    throw new InvariantViolation(`cannot read a ${kind} record of format ${describeValue(data.format)}; this version reads format ${MODEL_FORMAT}`, {
       option: 'format',
     });
   }
@@ -443,13 +449,81 @@ export function resultsFromJSON(kind: AtomKind, results: unknown): unknown {
   if (kind !== 'retry') return results;
   if (!Array.isArray(results)) return Object.freeze([]);
   return Object.freeze(
-    results.map((a: { value: unknown; failures?: Record<string, FailureData> }) =>
-      Object.freeze({
+    results.map((a: { value: unknown; failures?: Record<string, FailureData> }) => {
+      if (typeof a !== 'object' || a === null) throw new InvariantViolation(`a retry attempt must be an object, not ${describeValue(a)}`);
+      const failures = a.failures ?? {};
+      if (typeof failures !== 'object' || failures === null) throw new InvariantViolation(`a retry attempt's failures must be an object, not ${describeValue(failures)}`);
+      return Object.freeze({
         value: a.value,
-        failures: Object.freeze(Object.fromEntries(Object.entries(a.failures ?? {}).map(([k, f]) => [k, Failure.fromJSON(f)]))),
-      }),
-    ),
+        failures: Object.freeze(Object.fromEntries(Object.entries(failures).map(([k, f]) => [k, Failure.fromJSON(f)]))),
+      });
+    }),
   );
+}
+
+// ---- reading stored records ----------------------------------------------------------------
+// Every backend reads its rows through these, so one bad row is a StorageFailure naming its
+// record (and its flow), never a raw TypeError, and never a silently misread state.
+
+const ATOM_STATES: ReadonlySet<unknown> = new Set(['PENDING', 'RUNNING', 'SUCCESS', 'FAILURE', 'REVERTING', 'REVERTED', 'REVERT_FAILURE', 'RETRYING', 'IGNORE']);
+const INTENTIONS: ReadonlySet<unknown> = new Set(['EXECUTE', 'REVERT', 'RETRY', 'IGNORE']);
+const FLOW_STATES: ReadonlySet<unknown> = new Set(['PENDING', 'RUNNING', 'SUCCESS', 'FAILURE', 'REVERTING', 'REVERTED', 'RESUMING', 'SUSPENDING', 'SUSPENDED']);
+
+export function isAtomState(value: unknown): value is AtomState {
+  return ATOM_STATES.has(value);
+}
+export function isIntention(value: unknown): value is Intention {
+  return INTENTIONS.has(value);
+}
+export function isFlowState(value: unknown): value is FlowState {
+  return FLOW_STATES.has(value);
+}
+
+/** What is wrong with a stored atom's fixed fields, or undefined when nothing is. */
+export function atomFieldsProblem(kind: unknown, state: unknown, intention: unknown, meta: unknown): string | undefined {
+  if (kind !== 'task' && kind !== 'retry') return `unknown kind ${describeValue(kind)}`;
+  if (!ATOM_STATES.has(state)) return `unknown state ${describeValue(state)}`;
+  if (!INTENTIONS.has(intention)) return `unknown intention ${describeValue(intention)}`;
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return `meta must be an object, not ${describeValue(meta)}`;
+  return undefined;
+}
+
+/** Words naming a stored record: `atom detail 'a' ('uuid') of flow detail 'f'`. */
+export function recordName(kind: 'logbook' | 'flow detail' | 'atom detail', name: unknown, uuid: unknown, flowUuid?: unknown): string {
+  const n = typeof name === 'string' ? `'${name}'` : describeValue(name);
+  const u = typeof uuid === 'string' ? ` ('${uuid}')` : '';
+  const f = flowUuid === undefined ? '' : ` of flow detail '${typeof flowUuid === 'string' ? flowUuid : describeValue(flowUuid)}'`;
+  return `${kind} ${n}${u}${f}`;
+}
+
+/**
+ * Runs a stored record's reader; any error it raises (bad JSON, wrong format, unknown state,
+ * malformed failure) becomes a `StorageFailure` naming the record. Backends wrap each row in this.
+ */
+export function readRecord<T>(record: () => string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw unreadable(record(), err);
+  }
+}
+
+/** The `StorageFailure` for a stored record that cannot be read. */
+export function unreadable(record: string, err: unknown): StorageFailure {
+  if (err instanceof StorageFailure) return err;
+  const why = err instanceof SyntaxError ? `its JSON is not valid (${err.message})` : err instanceof AtomflowError || err instanceof Error ? err.message : describeValue(err);
+  return new StorageFailure(`stored ${record} cannot be read: ${why}`, { cause: err });
+}
+
+function checkAtomFields(data: { kind: unknown; state: unknown; intention: unknown; meta?: unknown }): void {
+  const problem = atomFieldsProblem(data.kind, data.state, data.intention, data.meta ?? {});
+  if (problem !== undefined) throw new InvariantViolation(problem);
+}
+
+function checkFlowFields(data: { state?: unknown; meta?: unknown }): void {
+  if (data.state !== null && data.state !== undefined && !FLOW_STATES.has(data.state)) throw new InvariantViolation(`unknown state ${describeValue(data.state)}`);
+  const meta = data.meta ?? {};
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new InvariantViolation(`meta must be an object, not ${describeValue(meta)}`);
 }
 
 export function atomDetailToJSON(d: AtomDetail): AtomDetailJSON {
@@ -472,8 +546,15 @@ export function atomDetailToJSON(d: AtomDetail): AtomDetailJSON {
   return out;
 }
 
-export function atomDetailFromJSON(data: AtomDetailJSON): AtomDetail {
+/** An atom record from its JSON form; a record that cannot be read is a `StorageFailure` naming it. */
+export function atomDetailFromJSON(data: AtomDetailJSON, flowUuid?: string): AtomDetail {
+  return readRecord(() => recordName('atom detail', data?.name, data?.uuid, flowUuid), () => atomFromJSON(data));
+}
+
+function atomFromJSON(data: AtomDetailJSON): AtomDetail {
+  if (typeof data !== 'object' || data === null) throw new InvariantViolation(`expected an object, not ${describeValue(data)}`);
   checkFormat('atom detail', data);
+  checkAtomFields(data);
   return atomRecord(
     data.uuid,
     data.name,
@@ -515,8 +596,15 @@ export function flowDetailToJSON(fd: FlowDetail): FlowDetailJSON {
   };
 }
 
+/** A flow record from its JSON form; a record that cannot be read is a `StorageFailure` naming it. */
 export function flowDetailFromJSON(data: FlowDetailJSON): FlowDetail {
+  return readRecord(() => recordName('flow detail', data?.name, data?.uuid), () => flowFromJSON(data));
+}
+
+function flowFromJSON(data: FlowDetailJSON): FlowDetail {
+  if (typeof data !== 'object' || data === null) throw new InvariantViolation(`expected an object, not ${describeValue(data)}`);
   checkFormat('flow detail', data);
+  checkFlowFields(data);
   return Object.freeze({
     format: data.format,
     uuid: data.uuid,
@@ -525,7 +613,7 @@ export function flowDetailFromJSON(data: FlowDetailJSON): FlowDetail {
     meta: Object.freeze({ ...(data.meta ?? {}) }),
     createdAt: data.createdAt,
     updatedAt: data.updatedAt ?? null,
-    atomDetails: Object.freeze((data.atomDetails ?? []).map(atomDetailFromJSON)),
+    atomDetails: Object.freeze((data.atomDetails ?? []).map((a) => atomDetailFromJSON(a, data.uuid))),
   });
 }
 
@@ -551,8 +639,15 @@ export function logBookToJSON(b: LogBook): LogBookJSON {
   };
 }
 
+/** A book from its JSON form; a record that cannot be read is a `StorageFailure` naming it. */
 export function logBookFromJSON(data: LogBookJSON): LogBook {
+  return readRecord(() => recordName('logbook', data?.name, data?.uuid), () => bookFromJSON(data));
+}
+
+function bookFromJSON(data: LogBookJSON): LogBook {
+  if (typeof data !== 'object' || data === null) throw new InvariantViolation(`expected an object, not ${describeValue(data)}`);
   checkFormat('logbook', data);
+  checkFlowFields({ meta: data.meta });
   return Object.freeze({
     format: data.format,
     uuid: data.uuid,
@@ -560,11 +655,95 @@ export function logBookFromJSON(data: LogBookJSON): LogBook {
     meta: Object.freeze({ ...(data.meta ?? {}) }),
     createdAt: data.createdAt,
     updatedAt: data.updatedAt ?? null,
-    flowDetails: Object.freeze((data.flowDetails ?? []).map(flowDetailFromJSON)),
+    flowDetails: Object.freeze((data.flowDetails ?? []).map((f) => flowDetailFromJSON(f))),
   });
 }
 
 /** A retry detail's last attempt, or NotFound-style undefined. */
 export function lastAttempt(d: AtomDetail): StoredAttempt | undefined {
   return Array.isArray(d.results) ? (d.results as StoredAttempt[]).at(-1) : undefined;
+}
+
+// ---- checking records handed to a backend ----------------------------------------------------
+// Every backend checks what it is asked to store with these (cheap: a few typeof checks and set
+// lookups per record), so a malformed record is an InvariantViolation naming what is wrong, never
+// a raw TypeError from deep inside a backend, and never a row that cannot be read back.
+
+function bad(what: string, why: string): never {
+  throw new InvariantViolation(`${what}: ${why}`, { option: what.split(' ')[0] ?? what });
+}
+
+function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** An atom detail to store: the fields every backend relies on. */
+export function checkAtom(a: unknown, what = 'atom detail'): asserts a is AtomDetail {
+  if (!isPlainRecord(a)) bad(what, `must be an atom detail record, not ${describeValue(a)}`);
+  if (typeof a.uuid !== 'string' || a.uuid === '') bad(what, `needs a string uuid, not ${describeValue(a.uuid)}`);
+  if (typeof a.name !== 'string') bad(`${what} '${a.uuid}'`, `needs a string name, not ${describeValue(a.name)}`);
+  const problem = atomFieldsProblem(a.kind, a.state, a.intention, a.meta);
+  if (problem !== undefined) bad(`${what} '${a.name}'`, problem);
+  if (typeof a.version !== 'string') bad(`${what} '${a.name}'`, `needs a string version, not ${describeValue(a.version)}`);
+  if (a.failure !== null && !(a.failure instanceof Failure)) bad(`${what} '${a.name}'`, `failure must be a Failure or null, not ${describeValue(a.failure)}`);
+  if (a.revertFailure !== null && !(a.revertFailure instanceof Failure)) bad(`${what} '${a.name}'`, `revertFailure must be a Failure or null, not ${describeValue(a.revertFailure)}`);
+  if (typeof a.createdAt !== 'number') bad(`${what} '${a.name}'`, `needs a numeric createdAt, not ${describeValue(a.createdAt)}`);
+}
+
+export function checkAtoms(atoms: unknown): asserts atoms is readonly AtomDetail[] {
+  if (!Array.isArray(atoms)) bad('atoms', `must be an array of atom details, not ${describeValue(atoms)}`);
+  for (const a of atoms) checkAtom(a);
+}
+
+/** A flow detail to store (with `withAtoms`, its atom details too). */
+export function checkFlow(f: unknown, withAtoms = true): asserts f is FlowDetail {
+  if (!isPlainRecord(f)) bad('flow detail', `must be a flow detail record, not ${describeValue(f)}`);
+  if (typeof f.uuid !== 'string' || f.uuid === '') bad('flow detail', `needs a string uuid, not ${describeValue(f.uuid)}`);
+  if (typeof f.name !== 'string') bad(`flow detail '${f.uuid}'`, `needs a string name, not ${describeValue(f.name)}`);
+  if (f.state !== null && !FLOW_STATES.has(f.state)) bad(`flow detail '${f.name}'`, `unknown state ${describeValue(f.state)}`);
+  if (!isPlainRecord(f.meta)) bad(`flow detail '${f.name}'`, `meta must be an object, not ${describeValue(f.meta)}`);
+  if (typeof f.createdAt !== 'number') bad(`flow detail '${f.name}'`, `needs a numeric createdAt, not ${describeValue(f.createdAt)}`);
+  if (withAtoms) checkAtoms(f.atomDetails);
+}
+
+/** A logbook to store, with its flow details and their atom details. */
+export function checkBook(b: unknown): asserts b is LogBook {
+  if (!isPlainRecord(b)) bad('logbook', `must be a logbook record, not ${describeValue(b)}`);
+  if (typeof b.uuid !== 'string' || b.uuid === '') bad('logbook', `needs a string uuid, not ${describeValue(b.uuid)}`);
+  if (typeof b.name !== 'string') bad(`logbook '${b.uuid}'`, `needs a string name, not ${describeValue(b.name)}`);
+  if (!isPlainRecord(b.meta)) bad(`logbook '${b.name}'`, `meta must be an object, not ${describeValue(b.meta)}`);
+  if (typeof b.createdAt !== 'number') bad(`logbook '${b.name}'`, `needs a numeric createdAt, not ${describeValue(b.createdAt)}`);
+  if (!Array.isArray(b.flowDetails)) bad(`logbook '${b.name}'`, `flowDetails must be an array, not ${describeValue(b.flowDetails)}`);
+  for (const f of b.flowDetails) checkFlow(f);
+}
+
+/** A commit's change: the flow's own fields (its atom details are ignored) and atom details. */
+export function checkChange(c: unknown): void {
+  if (!isPlainRecord(c)) bad('change', `must be an object ({ flow?, atoms?, positions? }), not ${describeValue(c)}`);
+  if (c.flow !== undefined) checkFlow(c.flow, false);
+  if (c.atoms !== undefined) checkAtoms(c.atoms);
+  if (c.positions !== undefined && !Array.isArray(c.positions)) bad('change', `positions must be an array, not ${describeValue(c.positions)}`);
+}
+
+/** A uuid argument of a backend call: a non-empty string (InvariantViolation naming `option` otherwise). */
+export function checkUuid(uuid: unknown, option: string): asserts uuid is string {
+  if (typeof uuid !== 'string' || uuid === '') throw new InvariantViolation(`${option} must be a non-empty string uuid, not ${describeValue(uuid)}`, { option });
+}
+
+/**
+ * The commit hot path's check (memory backend): the change's shape and, per atom, what the backend
+ * itself relies on (an object with a string uuid, a known state and intention). A few typeof and
+ * set lookups; `checkChange` does the whole record check where a commit costs far more anyway.
+ */
+export function checkChangeFast(c: unknown): void {
+  if (typeof c !== 'object' || c === null) bad('change', `must be an object ({ flow?, atoms?, positions? }), not ${describeValue(c)}`);
+  const { flow, atoms } = c as { flow?: unknown; atoms?: unknown };
+  if (flow !== undefined && (typeof flow !== 'object' || flow === null || typeof (flow as { uuid?: unknown }).uuid !== 'string')) checkFlow(flow, false);
+  if (flow !== undefined && (flow as { state?: unknown }).state !== null && !FLOW_STATES.has((flow as { state?: unknown }).state)) checkFlow(flow, false);
+  if (atoms === undefined) return;
+  if (!Array.isArray(atoms)) bad('atoms', `must be an array of atom details, not ${describeValue(atoms)}`);
+  for (let k = 0; k < atoms.length; k++) {
+    const a = atoms[k] as { uuid?: unknown; state?: unknown; intention?: unknown } | null;
+    if (typeof a !== 'object' || a === null || typeof a.uuid !== 'string' || !ATOM_STATES.has(a.state) || !INTENTIONS.has(a.intention)) checkAtom(a);
+  }
 }

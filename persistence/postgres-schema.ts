@@ -89,6 +89,36 @@ ALTER TABLE ${s}.flowdetails
   ADD COLUMN fence bigint NOT NULL DEFAULT 0;
 CREATE INDEX flowdetails_state ON ${s}.flowdetails(state, seq);
 `,
+  // 3: the jobboard (see postgres-board.ts; SQLite's migration 3): posted runs, who claimed them,
+  // until when (database clock), with which token; jobs_token is the board's token sequence (a
+  // claim also raises the flow's fence to its token).
+  (s: string) => `
+CREATE SEQUENCE ${s}.jobs_token;
+CREATE TABLE ${s}.jobs (
+  seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  uuid        text NOT NULL UNIQUE,
+  name        text NOT NULL,
+  book_uuid   text NOT NULL REFERENCES ${s}.logbooks(uuid) ON DELETE CASCADE,
+  flow_uuid   text NOT NULL UNIQUE REFERENCES ${s}.flowdetails(uuid) ON DELETE CASCADE,
+  post_key    text UNIQUE,
+  details     text NOT NULL,
+  priority    integer NOT NULL DEFAULT 0,
+  state       text NOT NULL,
+  owner       text,
+  owner_host  text,
+  owner_pid   integer,
+  token       bigint NOT NULL DEFAULT 0,
+  lease_until timestamptz,
+  attempts    integer NOT NULL DEFAULT 0,
+  reason      text,
+  outcome     text,
+  result      text,
+  created_at  double precision NOT NULL,
+  updated_at  double precision
+);
+CREATE INDEX jobs_claim ON ${s}.jobs(state, priority DESC, seq);
+CREATE INDEX jobs_lease ON ${s}.jobs(state, lease_until);
+`,
 ]);
 
 // ---- SQL ----------------------------------------------------------------------------------

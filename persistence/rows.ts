@@ -8,8 +8,12 @@ import { InvariantViolation } from '../lib/errors.js';
 import { Failure, type FailureData } from '../lib/failure.js';
 import type { AtomKind, AtomState, FlowState, Intention } from '../lib/states.js';
 import {
+  atomFieldsProblem,
   atomRecord,
   checkFormat,
+  readRecord,
+  recordName,
+  unreadable,
   flowDetailFromJSON,
   resultsFromJSON,
   logBookFromJSON,
@@ -110,7 +114,7 @@ export function atomUpdateParams(p: Params): Params {
 }
 
 export function bookFromRow(r: BookRow): LogBook {
-  return logBookFromJSON({
+  return readRecord(() => recordName('logbook', r.name, r.uuid), () => logBookFromJSON({
     format: r.format,
     uuid: r.uuid,
     name: r.name,
@@ -118,11 +122,11 @@ export function bookFromRow(r: BookRow): LogBook {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     flowDetails: [],
-  });
+  }));
 }
 
 export function flowFromRow(r: FlowRow): FlowDetail {
-  return flowDetailFromJSON({
+  return readRecord(() => recordName('flow detail', r.name, r.uuid), () => flowDetailFromJSON({
     format: r.format,
     uuid: r.uuid,
     name: r.name,
@@ -131,11 +135,22 @@ export function flowFromRow(r: FlowRow): FlowDetail {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     atomDetails: [],
-  });
+  }));
 }
 
-/** An atom record from a raw row (an array in ATOM_RAW_COLS order; a resume reads every atom of its flow). */
-export function atomFromRaw(r: readonly unknown[]): AtomDetail {
+/**
+ * An atom record from a raw row (an array in ATOM_RAW_COLS order; a resume reads every atom of its
+ * flow). A row that cannot be read is a `StorageFailure` naming the atom and its flow.
+ */
+export function atomFromRaw(r: readonly unknown[], flowUuid?: string): AtomDetail {
+  try {
+    return atomFromRawUnchecked(r);
+  } catch (err) {
+    throw unreadable(recordName('atom detail', r[2], r[0], flowUuid ?? r[ATOM_PARENT]), err);
+  }
+}
+
+function atomFromRawUnchecked(r: readonly unknown[]): AtomDetail {
   checkFormat('atom detail', { format: r[1] });
   const kind = r[3] as AtomKind;
   const results = r[7] as string | null;
@@ -143,6 +158,8 @@ export function atomFromRaw(r: readonly unknown[]): AtomDetail {
   const revertResults = r[9] as string | null;
   const revertFailure = r[10] as string | null;
   const meta = JSON.parse(r[11] as string) as Record<string, unknown> | null;
+  const problem = atomFieldsProblem(kind, r[5], r[6], meta ?? {});
+  if (problem !== undefined) throw new InvariantViolation(problem);
   return atomRecord(
     r[0] as string,
     r[2] as string,

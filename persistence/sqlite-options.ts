@@ -2,6 +2,7 @@
  * The SQLite backend's options (validated once into a frozen form) and the words for driver error
  * codes. No driver import here.
  */
+import { describeValue } from '../lib/describe.js';
 import { InvariantViolation } from '../lib/errors.js';
 
 export type Durability = 'normal' | 'full';
@@ -46,15 +47,15 @@ export function resolveSqliteOptions(options: unknown): ResolvedSqliteOptions {
   }
   const durability = o['durability'] ?? 'normal';
   if (durability !== 'normal' && durability !== 'full') {
-    throw new InvariantViolation(`option 'durability' must be 'normal' or 'full', got ${JSON.stringify(durability)}`, { option: 'durability' });
+    throw new InvariantViolation(`option 'durability' must be 'normal' or 'full', got ${describeValue(durability)}`, { option: 'durability' });
   }
   const busyTimeout = o['busyTimeout'] ?? 5000;
   if (typeof busyTimeout !== 'number' || !Number.isInteger(busyTimeout) || busyTimeout < 0) {
-    throw new InvariantViolation(`option 'busyTimeout' must be a non-negative integer (ms), got ${String(busyTimeout)}`, { option: 'busyTimeout' });
+    throw new InvariantViolation(`option 'busyTimeout' must be a non-negative integer (ms), got ${describeValue(busyTimeout)}`, { option: 'busyTimeout' });
   }
   const locking = o['locking'] ?? 'shared';
   if (locking !== 'shared' && locking !== 'exclusive') {
-    throw new InvariantViolation(`option 'locking' must be 'shared' or 'exclusive', got ${JSON.stringify(locking)}`, { option: 'locking' });
+    throw new InvariantViolation(`option 'locking' must be 'shared' or 'exclusive', got ${describeValue(locking)}`, { option: 'locking' });
   }
   return Object.freeze({ durability, busyTimeout, locking });
 }

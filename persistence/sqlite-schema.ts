@@ -84,6 +84,39 @@ ALTER TABLE flowdetails ADD COLUMN lease_until INTEGER;
 ALTER TABLE flowdetails ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX flowdetails_state ON flowdetails(state, seq);
 `,
+  // 3: the jobboard (see persistence/sqlite-board.ts): posted runs, who claimed them, until when,
+  // with which token; job_tokens is the board's token counter (a claim also raises the flow's fence).
+  `
+CREATE TABLE jobs (
+  seq         INTEGER PRIMARY KEY,
+  uuid        TEXT NOT NULL UNIQUE,
+  name        TEXT NOT NULL,
+  book_uuid   TEXT NOT NULL REFERENCES logbooks(uuid) ON DELETE CASCADE,
+  flow_uuid   TEXT NOT NULL UNIQUE REFERENCES flowdetails(uuid) ON DELETE CASCADE,
+  post_key    TEXT UNIQUE,
+  details     TEXT NOT NULL,
+  priority    INTEGER NOT NULL DEFAULT 0,
+  state       TEXT NOT NULL,
+  owner       TEXT,
+  owner_host  TEXT,
+  owner_pid   INTEGER,
+  token       INTEGER NOT NULL DEFAULT 0,
+  lease_until INTEGER,
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  reason      TEXT,
+  outcome     TEXT,
+  result      TEXT,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER
+);
+CREATE INDEX jobs_claim ON jobs(state, priority DESC, seq);
+CREATE INDEX jobs_lease ON jobs(state, lease_until);
+CREATE TABLE job_tokens (
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  value INTEGER NOT NULL
+);
+INSERT INTO job_tokens (id, value) VALUES (1, 0);
+`,
 ]);
 
 // ---- SQL ----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { basename, isAbsolute, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { Atom, Failure, Flow, type FlowItem } from '../../index.js';
+import { Atom, Failure, Flow, Registry, type FlowItem } from '../../index.js';
 import type { Backend } from '../../persistence/backend.js';
 import type { AtomDetail } from '../../persistence/models.js';
 import { openBackend } from '../../persistence/open.js';
@@ -227,7 +227,7 @@ export async function importGuarded(path: string, file: string): Promise<Record<
 }
 
 /** Imports a user's module and finds its flow: `--export`, else `flow`, else `default`. */
-export async function loadFlowSource(file: string, exportName: string | undefined, io: Io): Promise<FlowSource> {
+export async function loadFlowSource(file: string, exportName: string | undefined, io: Io, options: { targets?: readonly string[] } = {}): Promise<FlowSource> {
   const path = resolve(io.cwd, file);
   if (!existsSync(path)) throw new UsageError(`no such module: ${file}`);
   let mod: Record<string, unknown>;
@@ -238,7 +238,8 @@ export async function loadFlowSource(file: string, exportName: string | undefine
     throw new UsageError(`cannot load module ${file}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   const names = Object.keys(mod);
-  const name = exportName ?? ['flow', 'default'].find((n) => n in mod);
+  const registries = names.filter((n) => mod[n] instanceof Registry);
+  const name = exportName ?? ['flow', 'default'].find((n) => n in mod) ?? (registries.length === 1 ? registries[0] : undefined);
   if (name === undefined || !(name in mod)) {
     const listed = names.length === 0 ? 'it has no exports' : `it exports ${names.join(', ')}`;
     throw new UsageError(
@@ -249,6 +250,11 @@ export async function loadFlowSource(file: string, exportName: string | undefine
   }
   const value = mod[name];
   const what = `export '${name}' of ${file}`;
+  if (value instanceof Registry) {
+    // A registry of functions: its flow (of the targets and what they need, or of every task).
+    return { module: path, exportName: name, build: async () => value.flow(options.targets === undefined ? {} : { targets: options.targets }) };
+  }
+  if (options.targets !== undefined) throw new UsageError(`--targets picks tasks of a Registry; ${what} is not one`);
   if (isFlowItem(value)) return { module: path, exportName: name, build: async () => value };
   if (typeof value !== 'function') throw new UsageError(`${what} is not a flow, a task or a function that builds one`);
   const factory = value as () => unknown;

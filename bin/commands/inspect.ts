@@ -1,10 +1,10 @@
 /** `atomflow inspect <db>`: what a store holds — logbooks, flow details, atom details. */
-import { NotFound } from '../../lib/errors.js';
+import { NotFound, StorageFailure } from '../../lib/errors.js';
 import { AtomState, FlowState } from '../../lib/states.js';
 import type { Backend } from '../../persistence/backend.js';
 import type { Failure } from '../../lib/failure.js';
 import { resultsToJSON, type AtomDetail, type ExecutionInfo, type ExecutionRecord, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
-import { EXIT, HELP, UsageError, widest, brief, describeFailure, durations, formatMs, input, openStore, parseCommand, positionals, positiveInt, type Command, type Io } from './common.js';
+import { EXIT, HELP, UsageError, widest, brief, describeFailure, durations, formatMs, input, oneLine, openStore, parseCommand, positionals, positiveInt, type Command, type Io } from './common.js';
 
 const usage = `Usage: atomflow inspect <db> [options]
 
@@ -224,9 +224,17 @@ async function select(
   wanted: string | undefined,
   states: readonly string[] | undefined,
   limit: number | undefined,
+  problems: string[],
 ): Promise<Array<{ book: LogBook; flows: FlowDetail[] }>> {
   if (wanted === undefined && states === undefined) {
-    const books = await backend.getLogBooks({ lazy: false });
+    let books: LogBook[];
+    try {
+      books = await backend.getLogBooks({ lazy: false });
+    } catch (e) {
+      // One unreadable record must not hide the rest of the store: read flow by flow.
+      if (!(e instanceof StorageFailure)) throw e;
+      return readEach(backend, limit, problems);
+    }
     let left = limit ?? Infinity;
     return books.map((book) => {
       const flows = book.flowDetails.slice(0, Math.max(0, left));
@@ -237,12 +245,13 @@ async function select(
   let found: FlowDetail[];
   if (wanted !== undefined) {
     try {
-      found = [await backend.getFlowDetail(wanted, { lazy: true })];
+      const one = await readable(() => backend.getFlowDetail(wanted, { lazy: true }), problems);
+      found = one === undefined ? [] : [one];
     } catch (e) {
       if (e instanceof NotFound) return [];
       throw e;
     }
-    if (states !== undefined && !states.includes(found[0]!.state ?? 'NONE')) found = [];
+    if (states !== undefined && found.length > 0 && !states.includes(found[0]!.state ?? 'NONE')) found = [];
   } else {
     const asked = states!.map((s) => (s === 'NONE' ? 'PENDING' : s)) as FlowState[];
     // 'PENDING' also finds never-run flows (NONE); keep exactly what was asked for.
@@ -257,9 +266,41 @@ async function select(
       entry = { book: await backend.getLogBook(bookUuid, { lazy: true }), flows: [] };
       byBook.set(bookUuid, entry);
     }
-    entry.flows.push(await backend.getFlowDetail(lazy.uuid));
+    const full = await readable(() => backend.getFlowDetail(lazy.uuid), problems);
+    if (full !== undefined) entry.flows.push(full);
   }
   return [...byBook.values()];
+}
+
+/** `fn()`, or undefined with its message noted when the record cannot be read (StorageFailure). */
+async function readable<T>(fn: () => Promise<T>, problems: string[]): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!(e instanceof StorageFailure)) throw e;
+    problems.push(e.message);
+    return undefined;
+  }
+}
+
+/** Every book and flow that can be read, one flow at a time; what cannot is noted in `problems`. */
+async function readEach(backend: Backend, limit: number | undefined, problems: string[]): Promise<Array<{ book: LogBook; flows: FlowDetail[] }>> {
+  const out: Array<{ book: LogBook; flows: FlowDetail[] }> = [];
+  let left = limit ?? Infinity;
+  for (const book of await backend.getLogBooks({ lazy: true })) {
+    const lazies = (await readable(() => backend.findFlows({ bookUuid: book.uuid }), problems)) ?? [];
+    const flows: FlowDetail[] = [];
+    for (const lazy of lazies) {
+      if (left <= 0) break;
+      const full = await readable(() => backend.getFlowDetail(lazy.uuid), problems);
+      if (full !== undefined) {
+        flows.push(full);
+        left--;
+      }
+    }
+    out.push({ book, flows });
+  }
+  return out;
 }
 
 async function run(args: string[], io: Io): Promise<number> {
@@ -275,8 +316,11 @@ async function run(args: string[], io: Io): Promise<number> {
   const { backend, label } = await openStore(db!, io, true);
   try {
     const wanted = values.flow;
-    const selected = await input(() => select(backend, wanted, states, limit));
-    if (wanted !== undefined && selected.length === 0) {
+    const problems: string[] = [];
+    const selected = await input(() => select(backend, wanted, states, limit, problems));
+    // Unreadable records are named on stderr (and make the exit code 1); the rest is shown.
+    for (const p of problems) io.stderr.write(`atomflow inspect: cannot read: ${oneLine(p)}\n`);
+    if (wanted !== undefined && selected.length === 0 && problems.length === 0) {
       throw new UsageError(`no flow '${wanted}' in ${label} ('atomflow inspect ${db}' lists them)`);
     }
     if (values.json) {
@@ -297,7 +341,7 @@ async function run(args: string[], io: Io): Promise<number> {
     } else {
       printHuman(io, label, selected, atomState, values.execution === true);
     }
-    return EXIT.OK;
+    return problems.length > 0 ? EXIT.FAILED : EXIT.OK;
   } finally {
     await backend.close();
   }

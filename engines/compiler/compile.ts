@@ -9,6 +9,7 @@ import { DuplicateNameError, InvariantViolation } from '../../lib/errors.js';
 import { Flow, type Decider, type FlowItem, type PatternKind } from '../../lib/flow.js';
 import { Retry } from '../../lib/retry.js';
 import type { AtomKind, Depth } from '../../lib/states.js';
+import { buildGraph, type ExecutionGraph } from './graph.js';
 
 export interface CompiledAtom {
   readonly index: number;
@@ -77,6 +78,11 @@ export interface Compilation {
   readonly byName: ReadonlyMap<string, number>;
   /** Stored name → atoms providing it, in compile (flow) order. */
   readonly providers: ReadonlyMap<string, readonly number[]>;
+  /**
+   * The execution graph as a `@dagrejs/graphlib` `Graph` (for tools: drawing, cycle reports),
+   * built from the rows on the first call and kept; the engine never uses it.
+   */
+  toGraph(): ExecutionGraph;
 }
 
 /**
@@ -283,7 +289,8 @@ class Builder {
         else list.push(a.index);
       }
     }
-    return Object.freeze({
+    let drawn: ExecutionGraph | undefined;
+    const compilation: Compilation = Object.freeze({
       root,
       rootName: root.name,
       atoms: Object.freeze(this.atoms),
@@ -292,7 +299,9 @@ class Builder {
       deciders: this.deciders,
       byName: this.names,
       providers,
+      toGraph: () => (drawn ??= buildGraph(compilation)),
     });
+    return compilation;
   }
 }
 

@@ -7,6 +7,7 @@
  * The "with result" suffix appears for SUCCESS, FAILURE, REVERTED and REVERT_FAILURE only.
  */
 import type { AtomEvent, FlowEvent } from '../../lib/events.js';
+import { describeValue } from '../../lib/describe.js';
 import { Failure } from '../../lib/failure.js';
 import type { ListenableEngine } from './base.js';
 
@@ -24,7 +25,7 @@ export function formatValue(value: unknown, maxLength = Infinity): string {
     try {
       s = JSON.stringify(value) ?? String(value);
     } catch {
-      s = String(value);
+      s = describeValue(value, maxLength === Infinity ? 2000 : maxLength);
     }
   }
   return s.length > maxLength ? `${s.slice(0, Math.max(0, maxLength - 1))}…` : s;

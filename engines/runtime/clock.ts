@@ -8,10 +8,26 @@ export interface Clock {
   setTimer(ms: number, fn: () => void): () => void;
 }
 
+/** setTimeout's longest wait (ms); a longer one would overflow and fire at once (with a warning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(ms, fn) {
-    const t = setTimeout(fn, ms);
+    const wait = Number.isFinite(ms) ? Math.max(0, ms) : MAX_TIMER_MS;
+    if (wait <= MAX_TIMER_MS) {
+      const t = setTimeout(fn, wait);
+      return () => clearTimeout(t);
+    }
+    // Longer than one timer can wait: wait in steps (an infinite wait never fires).
+    let t: ReturnType<typeof setTimeout>;
+    const due = Date.now() + wait;
+    const arm = (): void => {
+      const left = due - Date.now();
+      if (left <= 0) fn();
+      else t = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    };
+    t = setTimeout(arm, MAX_TIMER_MS);
     return () => clearTimeout(t);
   },
 };

@@ -3,6 +3,7 @@
  * failure means (ask the retry controllers, then say which intentions to rewrite), and which atoms
  * a decider's "no" ignores. They change nothing themselves; the machine applies what they return.
  */
+import { describeValue } from '../../lib/describe.js';
 import { InvariantViolation } from '../../lib/errors.js';
 import type { Failure } from '../../lib/failure.js';
 import type { History } from '../../lib/retry.js';
@@ -86,7 +87,7 @@ export function resolveFailure(c: Compilation, failed: number, failure: Failure,
   const decision = hooks.ask(retry, history);
   if (!isDecision(decision)) {
     const name = c.atoms[retry]!.name;
-    throw new InvariantViolation(`retry '${name}' answered ${JSON.stringify(decision)}; onFailure must return one of RETRY, REVERT, REVERT_ALL`, {
+    throw new InvariantViolation(`retry '${name}' answered ${describeValue(decision)}; onFailure must return one of RETRY, REVERT, REVERT_ALL`, {
       subject: name,
       option: 'onFailure',
     });

@@ -8,6 +8,9 @@ import { AtomTimeout } from '../../lib/errors.js';
 import { Failure, type FailureData } from '../../lib/failure.js';
 import { Retry, type History } from '../../lib/retry.js';
 import type { Task } from '../../lib/task.js';
+import { describeValue } from '../../lib/describe.js';
+import { InvariantViolation } from '../../lib/errors.js';
+import { storable } from '../../persistence/codec.js';
 import type { AtomDetail } from '../../persistence/models.js';
 import { HOST, PID, THREAD_ID, isThenable, type Completion, type Job, type JobDescription } from '../executors/executor.js';
 import type { Clock } from './clock.js';
@@ -53,7 +56,7 @@ export class ExecuteContext implements AtomContext {
 
   /** A function (it may be destructured: `execute(args, { progress })`). */
   get progress(): ProgressFn {
-    return (this.#progress ??= (fraction: number, details?: Readonly<Record<string, unknown>>) => this.#sink(this.#atom, fraction, details));
+    return (this.#progress ??= (fraction: number, details?: Readonly<Record<string, unknown>>) => this.#sink(this.#atom, fraction, progressDetails(this.name, details)));
   }
 }
 
@@ -253,7 +256,21 @@ export class AtomJob implements Job, StartEntry, Completion {
     this.#deadline?.arm();
   }
 
+  /**
+   * A returned value is stored: what JSON cannot hold fails the atom (an `UnstorableValue` naming
+   * the path), and what is kept is a frozen plain copy, so later changes to the atom's object (or
+   * by whoever receives it) cannot make the live run differ from the stored one.
+   */
   settle(ok: boolean, value: unknown): Completion {
+    // Strings, booleans, null, undefined and finite numbers (not -0) are stored as they are: no call.
+    if (ok && value !== undefined && value !== null && !plain(value)) {
+      try {
+        value = storable(value, this.action === 'execute' ? 'result' : 'revert result', { atom: this.prev.name });
+      } catch (e) {
+        ok = false;
+        value = e;
+      }
+    }
     this.ok = ok;
     this.value = value;
     this.#deadline?.dispose();
@@ -297,3 +314,17 @@ export class AtomJob implements Job, StartEntry, Completion {
 }
 
 const NO_EVENTS: readonly EventEntry[] = Object.freeze([]);
+
+function plain(value: unknown): boolean {
+  const t = typeof value;
+  return t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(value) && !Object.is(value, -0));
+}
+
+/** Progress details are stored with the atom: an object of JSON data, else the `progress()` call throws. */
+function progressDetails(atom: string, details: unknown): Readonly<Record<string, unknown>> | undefined {
+  if (details === undefined) return undefined;
+  if (typeof details !== 'object' || details === null || Array.isArray(details)) {
+    throw new InvariantViolation(`atom '${atom}': progress details must be an object, not ${describeValue(details)}`, { subject: atom, option: 'details' });
+  }
+  return storable(details, 'progress.details', { atom }) as Readonly<Record<string, unknown>>;
+}

@@ -310,6 +310,12 @@ export class Machine {
     }
     this.#setFlowState(final);
     await this.#committer.commit();
+    // The final state could not be stored: the run has not ended as far as the store knows, so it
+    // must not be reported as ended either (run() rejects with the StorageFailure).
+    if (this.#committer.broken !== undefined && final !== 'FAILURE') {
+      log('flow %s: its final state %s could not be stored', rt.storage.flow.name, final);
+      return 'FAILURE';
+    }
     log('flow %s ended %s', rt.storage.flow.name, final);
     return final;
   }
@@ -645,7 +651,7 @@ export class Machine {
    * abandoned, not failed, so a suspend never waits longer than the atom's timeout).
    */
   #interrupted(error: unknown): boolean {
-    if (error instanceof AtomTimeout) return this.#stop === 'suspend';
+    if (this.#stop === 'suspend' && isTimeout(error)) return true;
     const signal = this.#o.signal;
     if (!signal?.aborted) return false;
     return error === signal.reason || (error instanceof Error && error.name === 'AbortError');
@@ -656,7 +662,7 @@ export class Machine {
     const d = rt.detail(i);
     if (early === undefined && this.#interrupted(error)) {
       // Interrupted, not failed: it stays RUNNING (as after a crash) and runs again on resume.
-      log('atom %s interrupted (%s)', rt.c.atoms[i]!.name, error instanceof AtomTimeout ? 'timed out while suspending' : 'abort');
+      log('atom %s interrupted (%s)', rt.c.atoms[i]!.name, isTimeout(error) ? 'timed out while suspending' : 'abort');
       rt.write(i, { meta: metaOf(d.meta, d.meta.progress, d.meta.progressDetails, received(d.meta.execution, 'execute', job, at, false), d.meta.retryAt) });
       return;
     }
@@ -750,6 +756,15 @@ export class Machine {
   #revertFailedRecord(d: AtomDetail, error: unknown, job: Job, at: number): AtomDetail {
     const meta = metaOf(d.meta, d.meta.progress, d.meta.progressDetails, received(d.meta.execution, 'revert', job, at, false), d.meta.retryAt);
     return recordWith(d, 'REVERT_FAILURE', d.intention, d.results, d.failure, undefined, Failure.from(error), meta);
+  }
+}
+
+/** Whether `error` is an AtomTimeout (a hostile thrown value, such as a revoked proxy, is not). */
+function isTimeout(error: unknown): boolean {
+  try {
+    return error instanceof AtomTimeout;
+  } catch {
+    return false;
   }
 }
 

@@ -5,10 +5,11 @@
  * `flush()`, before the step's events are emitted.
  */
 import type { ArgBinding } from '../../lib/atom.js';
-import { InvariantViolation, NotFound } from '../../lib/errors.js';
+import { InvariantViolation, NotFound, StorageBusy } from '../../lib/errors.js';
 import { Failure } from '../../lib/failure.js';
 import { History } from '../../lib/retry.js';
 import type { AtomState, FlowState, Intention } from '../../lib/states.js';
+import { storable } from '../../persistence/codec.js';
 import { syncCommitOf, type Backend, type FlowChange } from '../../persistence/backend.js';
 import { updateFlow, type AtomDetail, type ExecutionInfo, type FlowDetail, type LogBook, type StoredAttempt } from '../../persistence/models.js';
 import type { Compilation } from '../compiler/compile.js';
@@ -113,8 +114,14 @@ export class Storage {
     const change: FlowChange = this.#flowDirty ? { flow: this.flow, atoms, positions, fence: this.fence } : { atoms, positions, fence: this.fence };
     this.#flowDirty = false;
     if (this.#commitSync !== undefined) {
-      this.#commitSync(this.flow.uuid, change);
-      return undefined;
+      try {
+        this.#commitSync(this.flow.uuid, change);
+        return undefined;
+      } catch (e) {
+        // Another connection holds the lock: wait for it through the asynchronous commit (which
+        // never blocks the event loop), as a backend without commitSync would.
+        if (!(e instanceof StorageBusy)) throw e;
+      }
     }
     return this.backend.commit(this.flow.uuid, change);
   }
@@ -128,7 +135,9 @@ export class Storage {
       for (const [k, v] of Object.entries(values)) this.#transient.set(k, v);
       return;
     }
-    this.#store = Object.freeze({ ...this.#store, ...values });
+    // Persisted with the run: what JSON cannot hold is refused (UnstorableValue naming the path).
+    const copy = storable(values, 'store', { option: 'values' }) as Readonly<Record<string, unknown>>;
+    this.#store = Object.freeze({ ...this.#store, ...copy });
     this.setFlow({ meta: Object.freeze({ ...this.flow.meta, store: this.#store }) });
   }
 

@@ -5,6 +5,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { SqliteBackend, load, task } from '../../index.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,4 +73,25 @@ test('resume imports a recorded module only from inside the current directory (o
   assert.equal(refused.status, 2, refused.stderr + refused.stdout);
   assert.match(refused.stderr, /--module is required: the run records module .*evil\.mjs, which is outside this directory/);
   assert.equal(existsSync(marker), false, 'the recorded module was not imported');
+});
+
+test('inspect shows the readable runs of a store with one bad row, names the bad one, exits 1', async () => {
+  const file = join(dir, 'tampered.db');
+  const backend = new SqliteBackend(file);
+  const good = load(task({ name: 'fine', execute: () => 1 }), { backend });
+  await good.run();
+  const bad = load(task({ name: 'broken', execute: () => 2 }), { backend });
+  await bad.run();
+  await backend.close();
+  const db = new Database(file);
+  db.prepare("UPDATE atomdetails SET state = 'BOGUS' WHERE name = 'broken'").run();
+  db.close();
+  const r = cli(['inspect', 'tampered.db'], { cwd: dir });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stdout, /flow 'fine'/);
+  assert.doesNotMatch(r.stdout, /flow 'broken'/);
+  assert.match(r.stderr, new RegExp(`^atomflow inspect: cannot read: .*'broken'.*${bad.flowDetail.uuid}.*unknown state "BOGUS"`, 'm'));
+  const json = cli(['inspect', 'tampered.db', '--json'], { cwd: dir });
+  assert.equal(json.status, 1);
+  assert.equal((JSON.parse(json.stdout) as { logbooks: unknown[] }).logbooks.length, 2);
 });

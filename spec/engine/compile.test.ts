@@ -228,7 +228,15 @@ describe('compile: refusals', () => {
   test('the same atom object twice, after another atom of its name, is still named as added twice', () => {
     const other = t('a');
     const a = t('a');
-    assert.throws(() => compile(new LinearFlow('f').add(other, a, new LinearFlow('l').add(a))), (e: unknown) => e instanceof InvariantViolation && /more than once/.test(e.message));
+    // add() refuses the name clash it can see (DuplicateNameError); built so that it cannot, compile() finds both.
+    assert.throws(() => new LinearFlow('f').add(other, a), DuplicateNameError);
+    const l = new LinearFlow('l');
+    const f = new LinearFlow('f').add(other, l);
+    l.add(a);
+    const m = new LinearFlow('m');
+    f.add(m);
+    m.add(a);
+    assert.throws(() => compile(f), (e: unknown) => e instanceof InvariantViolation && /more than once/.test(e.message));
   });
 
   test('the same flow object twice in the tree', () => {

@@ -307,10 +307,13 @@ describe('serial engine specifics', () => {
 describe('parallel engine specifics', () => {
   test('a running sibling finishes after a failure and is then reverted with its result', async () => {
     const reverts: Array<[string, unknown]> = [];
+    // 'slow' finishes only once 'fastfail' has been reverted (no timing involved).
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
     const slow = task({
       name: 'slow',
       execute: async () => {
-        await sleep(30);
+        await gate;
         return 'slow-done';
       },
       revert: (_a, ctx) => void reverts.push(['slow', ctx.result]),
@@ -325,6 +328,9 @@ describe('parallel engine specifics', () => {
     const flow = new LinearFlow('root').add(new T('first'), new UnorderedFlow('uf').add(slow, fastfail));
     const e = load(flow, { engine: 'parallel' });
     const cap = new Capture(e);
+    e.on('atom', (ev) => {
+      if (ev.name === 'fastfail' && ev.state === 'REVERTED') release();
+    });
     await assert.rejects(e.run(), /fast fails/);
     assert.deepEqual(cap.values, [
       'root.f RUNNING',

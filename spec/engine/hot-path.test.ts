@@ -134,11 +134,11 @@ describe('synchronous commits', () => {
 });
 
 describe('ids', () => {
-  test('newId gives distinct url-safe ids of 22 characters', () => {
+  test('newId gives distinct url-safe ids of 21 characters (nanoid), never starting with a dash', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 5000; i++) {
       const id = newId();
-      assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+      assert.match(id, /^[A-Za-z0-9_][A-Za-z0-9_-]{20}$/);
       seen.add(id);
     }
     assert.equal(seen.size, 5000);

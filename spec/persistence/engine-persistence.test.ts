@@ -2,7 +2,7 @@
  * The engine with a persistent backend: what is stored and when, continuing stored runs (same
  * process and new engine), a store that fails mid-run, atoms removed or changed between runs.
  */
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,8 +24,15 @@ import { T, type Journal } from '../support/index.js';
 import { freshSchema, pgPool } from '../support/postgres.js';
 import { PostgresBackend } from '../../index.js';
 
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
 function tmpDb(): string {
-  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-eng-')), 'run.db');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-eng-'));
+  dirs.push(dir);
+  return path.join(dir, 'run.db');
 }
 
 /** A backend whose commits fail while `broken` is set (as a full disk or a locked file would). */

@@ -51,7 +51,7 @@ describe('SqliteBackend: schema and migrations', () => {
       assert.deepEqual(db.prepare('SELECT app, version FROM schema_version').all(), [{ app: 'atomflow', version: MIGRATIONS.length }]);
       assert.equal(db.pragma('application_id', { simple: true }), APPLICATION_ID);
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-      assert.deepEqual(tables, ['atomdetails', 'flowdetails', 'logbooks', 'schema_version']);
+      assert.deepEqual(tables, ['atomdetails', 'flowdetails', 'job_tokens', 'jobs', 'logbooks', 'schema_version']);
       assert.equal(db.prepare('SELECT count(*) FROM atomdetails WHERE parent_uuid = ?').pluck().get(flow.uuid), 1);
     } finally {
       db.close();
@@ -78,7 +78,7 @@ describe('SqliteBackend: schema and migrations', () => {
     const raw = new Database(file);
     raw.prepare("UPDATE schema_version SET version = 99 WHERE app = 'atomflow'").run();
     raw.close();
-    throwsStorage(() => new SqliteBackend(file), /newer atomflow \(schema version 99; this version knows up to 2\)/);
+    throwsStorage(() => new SqliteBackend(file), new RegExp(`newer atomflow \\(schema version 99; this version knows up to ${MIGRATIONS.length}\\)`));
   });
 
   test('data survives close and reopen (books, flows, atoms, failures, retry history)', async () => {
@@ -117,13 +117,17 @@ describe('SqliteBackend: connection settings', () => {
       assert.equal(db.pragma('synchronous', { simple: true }), expected);
       assert.equal(b.durability, options?.durability ?? 'normal');
       assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
-      assert.equal(db.pragma('busy_timeout', { simple: true }), 5000);
+      // The connection waits one short slice; longer waits are asynchronous retries up to busyTimeout.
+      assert.equal(db.pragma('busy_timeout', { simple: true }), 10);
+      assert.equal(b.busyTimeout, 5000);
       await b.close();
       db.close();
     }
     const db = new Database(':memory:');
-    new SqliteBackend(db, { busyTimeout: 250 });
-    assert.equal(db.pragma('busy_timeout', { simple: true }), 250);
+    assert.equal(new SqliteBackend(db, { busyTimeout: 250 }).busyTimeout, 250);
+    assert.equal(db.pragma('busy_timeout', { simple: true }), 10);
+    new SqliteBackend(db, { busyTimeout: 3 });
+    assert.equal(db.pragma('busy_timeout', { simple: true }), 3);
     db.close();
   });
 
@@ -278,7 +282,7 @@ describe('SqliteBackend: driver errors become StorageFailure', () => {
     db.close();
   });
 
-  test('another connection holding the write lock: SQLITE_BUSY after the busy timeout, then success once released', async () => {
+  test('another connection holding the write lock: StorageFailure naming the lock after the busy timeout, then success once released', async () => {
     const file = fresh();
     const owner = new SqliteBackend(file);
     const a = task('a');
@@ -287,7 +291,7 @@ describe('SqliteBackend: driver errors become StorageFailure', () => {
     holder.prepare('BEGIN IMMEDIATE').run();
     const impatient = new SqliteBackend(file, { busyTimeout: 0 });
     const change = { flow: updateFlow(flow, { state: 'RUNNING' }), atoms: [updateAtom(a, { state: 'RUNNING' })] };
-    await rejectsStorage(impatient.commit(flow.uuid, change), /commit failed: the database is busy/, /^SQLITE_BUSY/);
+    await rejectsStorage(impatient.commit(flow.uuid, change), /commit failed: the lock on '.*' was held by another connection for more than busyTimeout \(0 ms\)/, /^SQLITE_BUSY/);
     assert.equal((await impatient.getFlowDetail(flow.uuid)).state, null); // readers are not blocked in WAL
     holder.prepare('COMMIT').run();
     holder.close();
@@ -323,21 +327,22 @@ describe('SqliteBackend: driver errors become StorageFailure', () => {
     const b = new SqliteBackend(db);
     const { flow } = await seeded(b, [task('a')]);
     db.prepare("UPDATE atomdetails SET meta = '{not json'").run();
-    await rejectsStorage(b.getAtomDetails(flow.uuid), /get atom details failed: a stored record is not valid JSON/);
+    await rejectsStorage(b.getAtomDetails(flow.uuid), /get atom details failed: stored atom detail .* cannot be read: its JSON is not valid/);
     await b.close();
     db.close();
   });
 });
 
 describe('SqliteBackend: atomicity and columns', () => {
-  test('an atom row of another format is refused by every read, naming the format', async () => {
+  test('an atom row of another format is refused by every read with a StorageFailure naming the atom and the format', async () => {
     const file = fresh();
     const b = new SqliteBackend(file);
     const { book, flow } = await seeded(b, [task('a')]);
     const db = new Database(file);
     db.prepare('UPDATE atomdetails SET format = 99').run();
     db.close();
-    const refused = (err: unknown): boolean => err instanceof InvariantViolation && err.option === 'format' && /format 99/.test(err.message);
+    const refused = (err: unknown): boolean =>
+      err instanceof StorageFailure && /atom detail 'a'/.test(err.message) && /format 99/.test(err.message) && err.cause instanceof InvariantViolation;
     await assert.rejects(b.getFlowDetail(flow.uuid), refused);
     await assert.rejects(b.getAtomDetails(flow.uuid), refused);
     await assert.rejects(b.getLogBook(book.uuid), refused);

@@ -9,9 +9,14 @@
  * killAt is `<atom>:execute` (inside execute, after journaling), `<atom>:revert` (inside revert)
  * or `<atom>:after` (right after the atom's SUCCESS was committed, before the next starts).
  * Prints the flow detail uuid on stdout as its first line.
+ *
+ * Exit codes: 0 when the run ended (SUCCESS, REVERTED or FAILURE, read from the store by the parent),
+ * 3 when anything else escaped (a lock held too long, a store that cannot be opened...): one line on
+ * stderr `crash-child: <ErrorName> <code>: <message>` names the cause, so a harness under load never
+ * sees a bare exit 1. ATOMFLOW_CRASH_BUSY_MS sets the store's busyTimeout (default 5000).
  */
 import fs from 'node:fs';
-import { GraphFlow, LinearFlow, Times, UnorderedFlow, load, openBackend, task, type Engine, type FlowItem } from '../../index.js';
+import { AtomflowError, StorageFailure, GraphFlow, LinearFlow, Times, UnorderedFlow, load, openBackend, task, type Engine, type FlowItem } from '../../index.js';
 
 export type CrashFlowKind = 'linear' | 'graph' | 'retry' | 'revert' | 'batch' | 'batch-revert' | 'batch-fail';
 
@@ -75,9 +80,19 @@ export function buildCrashFlow(kind: CrashFlowKind, journal: string, killAt: str
   }
 }
 
+/** One line naming what escaped, then exit 3. */
+function escaped(err: unknown): never {
+  const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  const typed = err instanceof AtomflowError ? '' : ' (untyped)';
+  process.stderr.write(`crash-child: ${String(e?.name ?? typeof err)} ${String(e?.code ?? '-')}${typed}: ${String(e?.message ?? err)}\n`);
+  process.exit(3);
+}
+
 async function main(): Promise<void> {
   const [db, journal, kind, killAt, uuid] = process.argv.slice(2) as [string, string, CrashFlowKind, string, string | undefined];
-  const backend = await openBackend(db.includes('://') ? db : `sqlite://${db}`);
+  const busy = process.env['ATOMFLOW_CRASH_BUSY_MS'];
+  const uri = db.includes('://') ? db : `sqlite://${db}`;
+  const backend = await openBackend(busy ? `${uri}${uri.includes('?') ? '&' : '?'}busyTimeout=${busy}` : uri);
   const flow = buildCrashFlow(kind, journal, killAt);
   const engine: Engine = load(flow, uuid ? { backend, flowDetail: uuid, engine: 'serial' } : { backend, engine: 'serial' });
   process.stdout.write(`${engine.flowDetail.uuid}\n`);
@@ -86,10 +101,17 @@ async function main(): Promise<void> {
   });
   try {
     await engine.run();
-  } catch {
-    // A reverted run rejects; the parent reads the outcome from the database.
+  } catch (err) {
+    // A reverted (or failed) run rejects; the parent reads the outcome from the database. Anything
+    // else (the store failing, a lock held too long) is reported.
+    const state = engine.storage.getFlowState();
+    if (err instanceof StorageFailure || (state !== 'REVERTED' && state !== 'FAILURE')) escaped(err);
   }
   await backend.close();
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.on('unhandledRejection', escaped);
+  process.on('uncaughtException', escaped);
+  await main().catch(escaped);
+}

@@ -37,7 +37,12 @@ export function withEngine(config: EngineConfig, extra: LoadOptions = {}): LoadO
     return { ...extra, engine: 'serial', backend: new PostgresBackend({ pool: pgPool(), schema: pgSchema }) };
   }
   if (config === 'serial+sqlite') {
-    dbDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-spec-'));
+    if (dbDir === undefined) {
+      const made = fs.mkdtempSync(path.join(os.tmpdir(), 'atomflow-spec-'));
+      dbDir = made;
+      // Removed when the test file's process ends (its SQLite files may still be open until then).
+      process.once('exit', () => fs.rmSync(made, { recursive: true, force: true }));
+    }
     return { ...extra, engine: 'serial', backend: new SqliteBackend(path.join(dbDir, `run-${++dbCount}.db`)) };
   }
   return { ...extra, engine: config };
