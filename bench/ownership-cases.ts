@@ -10,8 +10,8 @@
 import { load } from '../index.js';
 import type { FlowChange } from '../persistence/backend.js';
 import { SqliteBackend } from '../persistence/index.js';
-import { check, gc, linear, now, scratch, secs, type Measured, type Sample } from './cases.js';
-import { linearSerialSqlite } from './sqlite-cases.js';
+import { gc, linear, type Measured, type Sample } from './cases.js';
+import { linearSerialSqlite, timedSqliteRun } from './sqlite-cases.js';
 
 /** The engine's commits without their fence (what they were before ownership). */
 class UnfencedSqlite extends SqliteBackend {
@@ -22,21 +22,8 @@ class UnfencedSqlite extends SqliteBackend {
   }
 }
 
-async function linearSerialSqliteUnfenced(n: number): Promise<Sample> {
-  const tmp = scratch();
-  const backend = new UnfencedSqlite(tmp.path, { durability: 'normal' });
-  try {
-    const t0 = now();
-    const e = load(linear(n), { engine: 'serial', backend });
-    await e.run();
-    const s = secs(t0);
-    const stored = await backend.getFlowDetail(e.flowDetail.uuid);
-    check(stored.state === 'SUCCESS' && stored.atomDetails.length === n, 'the stored run is not SUCCESS with every atom');
-    return { seconds: s };
-  } finally {
-    await backend.close();
-    tmp.done();
-  }
+function linearSerialSqliteUnfenced(n: number): Promise<Sample> {
+  return timedSqliteRun(n, linear, (path) => new UnfencedSqlite(path, { durability: 'normal' }));
 }
 
 /** Wall and CPU (user + system) seconds of one run. */

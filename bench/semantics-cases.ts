@@ -4,7 +4,8 @@
  */
 import { load } from '../index.js';
 import { SqliteBackend } from '../persistence/index.js';
-import { check, now, scratch, secs, unordered, type Sample } from './cases.js';
+import { check, now, secs, unordered, type Sample } from './cases.js';
+import { timedSqliteRun } from './sqlite-cases.js';
 
 export async function unorderedSerialMem(n: number): Promise<Sample> {
   const t0 = now();
@@ -15,19 +16,6 @@ export async function unorderedSerialMem(n: number): Promise<Sample> {
   return { seconds: s };
 }
 
-export async function unorderedSerialSqlite(n: number): Promise<Sample> {
-  const tmp = scratch();
-  const backend = new SqliteBackend(tmp.path);
-  try {
-    const t0 = now();
-    const e = load(unordered(n), { engine: 'serial', backend });
-    await e.run();
-    const s = secs(t0);
-    const stored = await backend.getFlowDetail(e.flowDetail.uuid);
-    check(stored.state === 'SUCCESS' && stored.atomDetails.length === n, 'the stored run is not SUCCESS with every atom');
-    return { seconds: s };
-  } finally {
-    await backend.close();
-    tmp.done();
-  }
+export function unorderedSerialSqlite(n: number): Promise<Sample> {
+  return timedSqliteRun(n, unordered, (path) => new SqliteBackend(path));
 }

@@ -3,28 +3,34 @@
  * durability), the SQLite floor they are read against (better-sqlite3 alone), and resume.
  */
 import Database from 'better-sqlite3';
-import { LinearFlow, Task, load, type Engine } from '../index.js';
+import { LinearFlow, Task, load, type Engine, type FlowItem } from '../index.js';
 import { SqliteBackend, type Durability, type Locking } from '../persistence/index.js';
 import { Hook, Noop, addAll, check, linear, now, round, scratch, secs, type Sample, type Workload } from './cases.js';
 
-/** Durable SQLite on a fresh file; opening the backend (schema creation) is not timed, as in TaskFlow's script. */
+/**
+ * One serial run of `flow(n)` on a fresh SQLite file opened by `open`, checked against what it
+ * stored; opening the backend (schema creation) is not timed, as in TaskFlow's script.
+ */
+export async function timedSqliteRun(n: number, flow: (n: number) => FlowItem, open: (path: string) => SqliteBackend): Promise<Sample> {
+  const tmp = scratch();
+  const backend = open(tmp.path);
+  try {
+    const t0 = now();
+    const e = load(flow(n), { engine: 'serial', backend });
+    await e.run();
+    const s = secs(t0);
+    const stored = await backend.getFlowDetail(e.flowDetail.uuid);
+    check(stored.state === 'SUCCESS' && stored.atomDetails.length === n, 'the stored run is not SUCCESS with every atom');
+    return { seconds: s };
+  } finally {
+    await backend.close();
+    tmp.done();
+  }
+}
+
+/** Durable SQLite on a fresh file (the TaskFlow script's durable linear run). */
 export function linearSerialSqlite(durability: Durability, locking: Locking = 'shared'): Workload {
-  return async (n) => {
-    const tmp = scratch();
-    const backend = new SqliteBackend(tmp.path, { durability, locking });
-    try {
-      const t0 = now();
-      const e = load(linear(n), { engine: 'serial', backend });
-      await e.run();
-      const s = secs(t0);
-      const stored = await backend.getFlowDetail(e.flowDetail.uuid);
-      check(stored.state === 'SUCCESS' && stored.atomDetails.length === n, 'the stored run is not SUCCESS with every atom');
-      return { seconds: s };
-    } finally {
-      await backend.close();
-      tmp.done();
-    }
-  };
+  return (n) => timedSqliteRun(n, linear, (path) => new SqliteBackend(path, { durability, locking }));
 }
 
 /**
