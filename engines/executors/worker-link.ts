@@ -22,6 +22,8 @@ export type Outcome = { readonly kind: 'reply'; readonly reply: Reply } | { read
 export interface InFlight {
   readonly id: string;
   readonly description: JobDescription;
+  /** A worker has taken the job (its atom's call starts: its timeout, if any, starts now). */
+  onActive(): void;
   onProgress(note: ProgressNote): void;
   onDone(outcome: Outcome): void;
 }
@@ -98,6 +100,7 @@ export class QueueLink {
     events.on('error', (e) => log('queue events %s: %s', this.#o.queue, e.message));
     events.on('completed', ({ jobId, returnvalue }) => this.#finish(jobId, { kind: 'reply', reply: returnvalue as unknown as Reply }));
     events.on('failed', ({ jobId, failedReason }) => this.#finish(jobId, { kind: 'failed', reason: failedReason }));
+    events.on('active', ({ jobId }) => this.#inflight.get(jobId)?.flight.onActive());
     events.on('progress', ({ jobId, data }) => {
       const e = this.#inflight.get(jobId);
       if (e && typeof data === 'object' && data !== null) e.flight.onProgress(data as ProgressNote);
@@ -112,6 +115,11 @@ export class QueueLink {
     if (e === undefined) return;
     this.#inflight.delete(id);
     e.flight.onDone(outcome);
+  }
+
+  /** Stops waiting for a job (its timeout passed): a later outcome is dropped. */
+  forget(flight: InFlight): void {
+    if (this.#inflight.get(flight.id)?.flight === flight) this.#inflight.delete(flight.id);
   }
 
   /**
@@ -169,6 +177,8 @@ export class QueueLink {
     const state = await queue.getJobState(id);
     if (state === 'unknown') return false;
     entry.added = true;
+    // Taken by a worker (its 'active' event may have been missed, or came before a resume).
+    if (state === 'active') entry.flight.onActive();
     if (state === 'completed' || state === 'failed') {
       const job = await queue.getJob(id);
       if (job === undefined) return false;

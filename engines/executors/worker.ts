@@ -44,17 +44,54 @@ function lost(e: WorkerLost): Failure {
   return Failure.fromJSON(Failure.from(e).toJSON());
 }
 
+/** What this executor uses of a job beyond `Job`, when the job has it: its timeout (see `AtomJob.guard`). */
+interface GuardedJob extends Job {
+  /** The outcome raced against the job's timeout, if it has one (armed at `calling()`). */
+  guard(pending: PromiseLike<unknown>): PromiseLike<unknown>;
+  /** The atom's own call has started (its timeout starts now). */
+  calling(): void;
+}
+
+function isGuarded(job: Job): job is GuardedJob {
+  return typeof (job as Partial<GuardedJob>).guard === 'function' && typeof (job as Partial<GuardedJob>).calling === 'function';
+}
+
+/**
+ * One job on its way to a worker. A job with a timeout races its outcome against it: the timer
+ * starts when a worker takes the job (BullMQ 'active', or found active by a look-up), so time in
+ * the queue does not count, as a thread pool's queue does not. When it passes first, the job
+ * fails with AtomTimeout, the link forgets it, and the worker's late reply is ignored (its times
+ * are not stamped either). The worker is not told: its atom runs on until it returns.
+ */
 class Flight implements InFlight {
   readonly id: string;
   readonly description: JobDescription;
   readonly #job: Job;
   readonly #post: Post;
+  /** Set for a guarded job: hands the outcome to the race. */
+  #resolve: ((outcome: Outcome) => void) | undefined;
 
-  constructor(job: Job, description: JobDescription, post: Post) {
+  constructor(job: Job, description: JobDescription, post: Post, forget: (flight: Flight) => void) {
     this.#job = job;
     this.description = description;
     this.id = jobIdOf(description);
     this.#post = post;
+    if (isGuarded(job)) {
+      const pending = new Promise<Outcome>((resolve) => (this.#resolve = resolve));
+      job.guard(pending).then(
+        (outcome) => this.#apply(outcome as Outcome),
+        (e: unknown) => {
+          // Its timeout passed (the pending outcome itself never rejects).
+          forget(this);
+          post(job.settle(false, e));
+        },
+      );
+    }
+  }
+
+  onActive(): void {
+    const job = this.#job;
+    if (isGuarded(job)) job.calling();
   }
 
   onProgress(note: ProgressNote): void {
@@ -62,6 +99,11 @@ class Flight implements InFlight {
   }
 
   onDone(outcome: Outcome): void {
+    if (this.#resolve !== undefined) this.#resolve(outcome);
+    else this.#apply(outcome);
+  }
+
+  #apply(outcome: Outcome): void {
     const job = this.#job;
     const d = this.description;
     if (outcome.kind === 'failed') {
@@ -113,7 +155,7 @@ export class WorkerExecutor implements Executor {
     // An atom stored in flight was dispatched before the engine stopped: find its job again.
     const inFlight = d.action === 'execute' ? d.state === 'RUNNING' : d.state === 'REVERTING';
     const mode = inFlight ? 'reattach' : d.action === 'revert' && d.state === 'REVERT_FAILURE' ? 'replace' : 'fresh';
-    link.dispatch(new Flight(job, d, this.#post), mode);
+    link.dispatch(new Flight(job, d, this.#post, (f) => link.forget(f)), mode);
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
-import { Failure, InvariantViolation, LinearFlow, SqliteBackend, WrappedFailure, load, task, type Engine } from '../../index.js';
+import { AtomTimeout, Failure, InvariantViolation, LinearFlow, SqliteBackend, WrappedFailure, load, task, type Engine, type ExecutionInfo } from '../../index.js';
 import { Capture, Progressing, T } from '../support/index.js';
 import { Gated, Ledgered, buildCrashFlow, readLedger } from '../support/worker-atoms.js';
 import { obliterate, redisUrl, spawnWorker, uniqueQueue, workerAtoms, type SpawnedWorker } from '../support/worker.js';
@@ -121,6 +121,78 @@ describe('engine worker: basics', () => {
     assert.match(err.failures[0]!.message, /no atom 'nowhere'/);
     assert.equal(e.storage.getAtomState('nowhere'), 'REVERT_FAILURE');
     assert.equal(e.storage.getFlowState(), 'FAILURE');
+  });
+
+  test("execution info: the worker's hostname and pid, its times in order, for executes and reverts (kept in SQLite)", async () => {
+    const ledger = path.join(dir, 'info.ledger');
+    const db = path.join(dir, 'info.db');
+    const build = () => new LinearFlow('f').add(new Ledgered('a', { ledger }), new Ledgered('b', { ledger, fail: true }));
+    const backend = new SqliteBackend(db);
+    let closed = false;
+    try {
+      const e = load(build(), { ...options(), backend });
+      await assert.rejects(e.run(), /fail-b/);
+      const pids = new Set(fs.readFileSync(ledger, 'utf8').split('\n').filter(Boolean).map((l) => Number(l.split(' ').at(-1))));
+      assert.equal(pids.size, 1, 'one worker ran them all');
+      const [workerPid] = [...pids];
+      assert.notEqual(workerPid, process.pid);
+      const check = (info: ExecutionInfo, success: { execute: boolean }): void => {
+        for (const action of ['execute', 'revert'] as const) {
+          const r = info[action]!;
+          assert.ok(r, `a ${action} record`);
+          assert.equal(r.pid, workerPid, 'the worker process ran it');
+          assert.equal(r.hostname, os.hostname());
+          assert.equal(r.success, action === 'revert' || success.execute);
+          const times = [r.submittedAt, r.startedAt, r.taskStartedAt, r.taskEndedAt, r.endedAt, r.receivedAt];
+          for (const t of times) assert.equal(typeof t, 'number', `all times set: ${JSON.stringify(r)}`);
+          for (let k = 1; k < times.length; k++) assert.ok(times[k - 1]! <= times[k]!, `times in order: ${JSON.stringify(r)}`);
+        }
+      };
+      check(e.storage.getExecutionInfo('a'), { execute: true });
+      check(e.storage.getExecutionInfo('b'), { execute: false });
+      const uuid = e.flowDetail.uuid;
+      await backend.close();
+      closed = true;
+      const reopened = new SqliteBackend(db);
+      try {
+        const fd = await reopened.getFlowDetail(uuid);
+        check(fd.atomDetails.find((d) => d.name === 'a')!.meta.execution!, { execute: true });
+        check(fd.atomDetails.find((d) => d.name === 'b')!.meta.execution!, { execute: false });
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      if (!closed) await backend.close();
+    }
+  });
+
+  test('timeoutMs applies on a worker: the atom fails with AtomTimeout, the flow reverts, the late reply is ignored', async () => {
+    const ledger = path.join(dir, 'timeout.ledger');
+    const gate = path.join(dir, 'timeout.gate');
+    const e = load(new LinearFlow('f').add(new Ledgered('ok', { ledger }), new Gated('slow', { ledger, gate }, { timeoutMs: 1000 })), options());
+    const err = await e.run().then(
+      () => assert.fail('expected a rejection'),
+      (x: unknown) => x,
+    );
+    assert.ok(err instanceof AtomTimeout, String(err));
+    assert.equal(err.atom, 'slow');
+    assert.equal(err.timeoutMs, 1000);
+    assert.equal(err.action, 'execute');
+    assert.ok(e.storage.getExecuteFailures()['slow']!.check(AtomTimeout));
+    assert.equal(e.storage.getExecutionInfo('slow').execute!.success, false);
+    assert.deepEqual(
+      readLedger(ledger).filter((l) => l.startsWith('revert')),
+      ['revert slow', 'revert ok'],
+    );
+    assert.equal(e.storage.getAtomState('slow'), 'REVERTED');
+    assert.equal(e.storage.getAtomState('ok'), 'REVERTED');
+    assert.equal(e.storage.getFlowState(), 'REVERTED');
+    // The worker finishes the atom later: its reply changes nothing.
+    fs.writeFileSync(gate, '');
+    await until(() => readLedger(ledger).includes('done slow'), 'the slow atom to finish on the worker');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(e.storage.getAtomState('slow'), 'REVERTED');
+    assert.equal(e.storage.getFlowState(), 'REVERTED');
   });
 
   test('bullmq is only imported lazily (users of the other engines never load it)', () => {
@@ -267,7 +339,8 @@ describe('engine worker: the engine killed with atoms in flight', () => {
     const ledger = path.join(dir, 'engine-kill.ledger');
     const gate1 = path.join(dir, 'engine-kill.gate1');
     const gate2 = path.join(dir, 'engine-kill.gate2');
-    await worker({ queue, concurrency: 4 }).ready;
+    const w = worker({ queue, concurrency: 4 });
+    await w.ready;
     const child = spawn(process.execPath, [engineChild, db, queue, redisUrl, ledger, gate1, gate2], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     let out = '';
@@ -293,6 +366,12 @@ describe('engine worker: the engine killed with atoms in flight', () => {
       for (const name of ['a', 'g1', 'g2', 'z']) assert.equal(count(lines, `execute ${name} `), 1, `${name} executed once: ${lines.join(' | ')}`);
       assert.deepEqual(engine.storage.fetchAll(), {});
       assert.equal(engine.storage.get('g1'), 'g1');
+      // Re-attached jobs (g1 finished while no engine was alive, g2 still running) carry the worker's stamps too.
+      for (const name of ['g1', 'g2', 'z']) {
+        const r = engine.storage.getExecutionInfo(name).execute!;
+        assert.equal(r.pid, w.child.pid, `${name} ran on the worker`);
+        assert.ok(r.startedAt !== null && r.taskEndedAt !== null && r.taskStartedAt! <= r.taskEndedAt && r.endedAt! <= r.receivedAt!, JSON.stringify(r));
+      }
       // One job per atom in Redis: nothing was added twice.
       const q = new Queue(queue, { connection: { url: redisUrl, maxRetriesPerRequest: null } });
       try {
