@@ -18,12 +18,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type pg from 'pg';
-import Database from 'better-sqlite3';
 import { LinearFlow, PostgresBackend, SqliteBackend, Task, load, type Backend, type FlowChange, type LogBook } from '../index.js';
 import type { Claim, ClaimRequest } from '../persistence/backend.js';
 import type { Durability } from '../persistence/index.js';
 import { Noop, check, linear, now, round, scratch, secs } from './cases.js';
 import type { Row } from './run.js';
+import { sqliteFloorSeconds } from './sqlite-cases.js';
 
 const PG_URL = process.env['ATOMFLOW_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -290,28 +290,7 @@ async function bareRatePostgres(p: pg.Pool, step: string, total: number): Promis
 }
 
 function bareRateSqlite(path: string, total: number): number {
-  const db = new Database(path);
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.exec(`CREATE TABLE flows (uuid TEXT PRIMARY KEY, state TEXT, meta TEXT, updated_at REAL);
-      CREATE TABLE atoms (uuid TEXT PRIMARY KEY, parent TEXT, name TEXT, state TEXT, intention TEXT, results TEXT, meta TEXT, updated_at REAL);
-      INSERT INTO flows VALUES ('f', 'RUNNING', '{}', 0)`);
-    const flow = db.prepare('UPDATE flows SET state = ?, meta = ?, updated_at = ? WHERE uuid = ?');
-    const atom = db.prepare(`INSERT INTO atoms VALUES (?, 'f', ?, ?, 'EXECUTE', ?, '{}', ?) ON CONFLICT(uuid) DO UPDATE SET
-      state = excluded.state, results = excluded.results, meta = excluded.meta, updated_at = excluded.updated_at`);
-    const step = db.transaction((i: number) => {
-      const t = Date.now();
-      flow.run('RUNNING', '{}', t, 'f');
-      atom.run(`a${i - 1}`, `t${i - 1}`, 'SUCCESS', '[1]', t);
-      atom.run(`a${i}`, `t${i}`, 'RUNNING', null, t);
-    });
-    const t0 = now();
-    for (let i = 0; i < total; i++) step.immediate(i);
-    return total / secs(t0);
-  } finally {
-    db.close();
-  }
+  return total / sqliteFloorSeconds(path, 'normal', total);
 }
 
 /** saga_throughput on SQLite and PostgreSQL: one row each, flows/s with commits per flow and the bare rate. */

@@ -43,32 +43,40 @@ export function linearSerialSqlite(durability: Durability, locking: Locking = 's
 export function rawSqlite(durability: Durability): Workload {
   return async (n) => {
     const tmp = scratch();
-    const db = new Database(tmp.path);
     try {
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
-      db.exec(`CREATE TABLE flows (uuid TEXT PRIMARY KEY, state TEXT, meta TEXT, updated_at REAL);
-        CREATE TABLE atoms (uuid TEXT PRIMARY KEY, parent TEXT, name TEXT, state TEXT, intention TEXT, results TEXT, meta TEXT, updated_at REAL)`);
-      db.prepare("INSERT INTO flows VALUES ('f', 'RUNNING', '{}', 0)").run();
-      const flow = db.prepare('UPDATE flows SET state = ?, meta = ?, updated_at = ? WHERE uuid = ?');
-      const atom = db.prepare(`INSERT INTO atoms VALUES (?, 'f', ?, ?, 'EXECUTE', ?, '{}', ?) ON CONFLICT(uuid) DO UPDATE SET
-        state = excluded.state, results = excluded.results, meta = excluded.meta, updated_at = excluded.updated_at`);
-      const step = db.transaction((i: number) => {
-        const t = Date.now();
-        flow.run('RUNNING', '{}', t, 'f');
-        if (i > 0) atom.run(`a${i - 1}`, `t${i - 1}`, 'SUCCESS', '[1]', t);
-        atom.run(`a${i}`, `t${i}`, 'RUNNING', null, t);
-      });
-      const t0 = now();
-      for (let i = 0; i < n; i++) step.immediate(i);
-      const s = secs(t0);
-      check((db.prepare('SELECT count(*) AS c FROM atoms').get() as { c: number }).c === n, 'raw sqlite rows');
-      return { seconds: s };
+      return { seconds: sqliteFloorSeconds(tmp.path, durability, n) };
     } finally {
-      db.close();
       tmp.done();
     }
   };
+}
+
+/** `n` steps of the SQLite floor (see `rawSqlite`) on a new file at `path`: the seconds they took. */
+export function sqliteFloorSeconds(path: string, durability: Durability, n: number): number {
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.exec(`CREATE TABLE flows (uuid TEXT PRIMARY KEY, state TEXT, meta TEXT, updated_at REAL);
+      CREATE TABLE atoms (uuid TEXT PRIMARY KEY, parent TEXT, name TEXT, state TEXT, intention TEXT, results TEXT, meta TEXT, updated_at REAL)`);
+    db.prepare("INSERT INTO flows VALUES ('f', 'RUNNING', '{}', 0)").run();
+    const flow = db.prepare('UPDATE flows SET state = ?, meta = ?, updated_at = ? WHERE uuid = ?');
+    const atom = db.prepare(`INSERT INTO atoms VALUES (?, 'f', ?, ?, 'EXECUTE', ?, '{}', ?) ON CONFLICT(uuid) DO UPDATE SET
+      state = excluded.state, results = excluded.results, meta = excluded.meta, updated_at = excluded.updated_at`);
+    const step = db.transaction((i: number) => {
+      const t = Date.now();
+      flow.run('RUNNING', '{}', t, 'f');
+      if (i > 0) atom.run(`a${i - 1}`, `t${i - 1}`, 'SUCCESS', '[1]', t);
+      atom.run(`a${i}`, `t${i}`, 'RUNNING', null, t);
+    });
+    const t0 = now();
+    for (let i = 0; i < n; i++) step.immediate(i);
+    const s = secs(t0);
+    check((db.prepare('SELECT count(*) AS c FROM atoms').get() as { c: number }).c === n, 'raw sqlite rows');
+    return s;
+  } finally {
+    db.close();
+  }
 }
 
 /**
