@@ -65,7 +65,7 @@ export interface Row {
   readonly [extra: string]: unknown;
 }
 
-interface Line {
+export interface Line {
   readonly row: Row;
   /** Text of the budget, e.g. '≤ 5 µs'. */
   readonly budget?: string;

@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents } from 'bullmq';
 import { SqliteBackend, load } from '../index.js';
 import { check, linear, now, round, scratch, secs, unordered, type Sample, type Workload } from './cases.js';
+import type { Line, Row } from './run.js';
 import { rawSqlite } from './sqlite-cases.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'worker-child.js');
@@ -28,23 +29,6 @@ const REDIS = process.env.ATOMFLOW_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const CONCURRENCY = 10;
 const RT_N = 1_000;
 const TP_N = 5_000;
-
-interface Row {
-  readonly impl: 'atomflow-ts';
-  readonly case: string;
-  readonly n: number;
-  readonly seconds: number;
-  readonly us_per_atom: number;
-  readonly [extra: string]: unknown;
-}
-interface Line {
-  readonly row: Row;
-  readonly budget?: string;
-  readonly ok?: boolean;
-  readonly note?: string;
-  readonly perAtom?: boolean;
-  readonly base?: string;
-}
 
 function row(name: string, n: number, seconds: number, extra: Record<string, unknown> = {}): Row {
   return { impl: 'atomflow-ts', case: name, n, seconds: round(seconds, 4), us_per_atom: round((seconds / n) * 1e6, 2), ...extra };
