@@ -8,12 +8,12 @@ import { describeValue } from '../lib/describe.js';
 import type { ArgBinding } from '../lib/atom.js';
 import type { FlowItem } from '../lib/flow.js';
 import { Emitter, type EngineEvents, type Listener } from '../lib/events.js';
-import { AtomNotImportable, ClaimLost, EngineLocked, InvariantViolation, MissingDependencies, NotFound, StorageFailure, WrappedFailure } from '../lib/errors.js';
+import { AtomNotImportable, ClaimLost, EngineLocked, InvariantViolation, MissingDependencies, NotFound, StorageFailure } from '../lib/errors.js';
 import { importableOf } from '../lib/task.js';
 import type { EngineState } from '../lib/states.js';
 import type { Backend, Claim } from '../persistence/backend.js';
 import { MemoryBackend } from '../persistence/memory.js';
-import { updateFlow, type FlowDetail, type LogBook } from '../persistence/models.js';
+import { storedRunError, updateFlow, type FlowDetail, type LogBook } from '../persistence/models.js';
 import { compile, type Compilation } from './compiler/compile.js';
 import { ParallelExecutor } from './executors/parallel.js';
 import { SerialExecutor } from './executors/serial.js';
@@ -191,9 +191,7 @@ export class Engine {
   #storedOutcome(): void {
     const s = this.#storage!;
     if (s.flow.state === 'SUCCESS') return;
-    const failures = s.details.filter((d) => d.failure !== null).map((d) => d.failure!);
-    const reverts = s.details.filter((d) => d.revertFailure !== null).map((d) => d.revertFailure!);
-    throw new WrappedFailure([...failures, ...reverts]);
+    throw storedRunError(s.details);
   }
 
   /** Checks that every atom's execute and revert arguments will be provided. */

@@ -4,10 +4,9 @@
  * attempts, reason, lastState) are what the store said when the handle was last refreshed
  * (`state()`, `board.jobs()`).
  */
-import { InvariantViolation, JobTrashed, WrappedFailure } from '../lib/errors.js';
-import type { Failure } from '../lib/failure.js';
+import { InvariantViolation, JobTrashed } from '../lib/errors.js';
 import type { JobRecord, JobState } from '../persistence/board-store.js';
-import type { FlowDetail } from '../persistence/models.js';
+import { storedRunError, type FlowDetail } from '../persistence/models.js';
 import { checkInt, checkKeys, isRecord } from './validate.js';
 
 /** What a Job needs from its board (kept narrow: no back-pointer to the board's insides). */
@@ -110,7 +109,7 @@ export class Job {
       if (record.state === 'COMPLETE') {
         if (this.#source.localOutcome(this.uuid) !== undefined) continue;
         if (record.outcome === 'SUCCESS') return JSON.parse(record.resultText ?? '{}') as Record<string, unknown>;
-        throw storedError(await this.#source.flowDetail(this.flowUuid));
+        throw storedRunError((await this.#source.flowDetail(this.flowUuid)).atomDetails);
       }
       await this.#source.waitLocal(wait, signal);
       wait = Math.min(wait * 2, maxPoll);
@@ -137,13 +136,3 @@ export class Job {
   }
 }
 
-/** The stored failures of a finished run: revert failures when a revert failed, else the execute failures. */
-function storedError(flow: FlowDetail): WrappedFailure {
-  const reverts: Failure[] = [];
-  const executes: Failure[] = [];
-  for (const a of flow.atomDetails) {
-    if (a.revertFailure !== null) reverts.push(a.revertFailure);
-    if (a.failure !== null) executes.push(a.failure);
-  }
-  return new WrappedFailure(reverts.length > 0 ? reverts : executes);
-}

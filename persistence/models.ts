@@ -5,7 +5,7 @@
  */
 import { nanoid } from 'nanoid';
 import { describeValue } from '../lib/describe.js';
-import { AtomflowError, InvariantViolation, StorageFailure } from '../lib/errors.js';
+import { AtomflowError, InvariantViolation, StorageFailure, WrappedFailure } from '../lib/errors.js';
 import { Failure, type FailureData } from '../lib/failure.js';
 import type { AtomKind, AtomState, FlowState, Intention } from '../lib/states.js';
 
@@ -489,6 +489,21 @@ export function atomFieldsProblem(kind: unknown, state: unknown, intention: unkn
 }
 
 /** Words naming a stored record: `atom detail 'a' ('uuid') of flow detail 'f'`. */
+/**
+ * What a finished run that did not succeed is answered with when its live error is gone (another
+ * process ran it, or it is read back from the store): its revert failures when a revert failed,
+ * else its execute failures.
+ */
+export function storedRunError(atoms: readonly AtomDetail[]): WrappedFailure {
+  const reverts: Failure[] = [];
+  const executes: Failure[] = [];
+  for (const a of atoms) {
+    if (a.revertFailure !== null) reverts.push(a.revertFailure);
+    if (a.failure !== null) executes.push(a.failure);
+  }
+  return new WrappedFailure(reverts.length > 0 ? reverts : executes);
+}
+
 export function recordName(kind: 'logbook' | 'flow detail' | 'atom detail', name: unknown, uuid: unknown, flowUuid?: unknown): string {
   const n = typeof name === 'string' ? `'${name}'` : describeValue(name);
   const u = typeof uuid === 'string' ? ` ('${uuid}')` : '';
