@@ -284,7 +284,7 @@ export function rulesFor(given: Pick<ResolvedOptions, 'onFailure' | 'revertScope
   let revertScope = given.revertScope;
   const kept = stored?.meta[RULES_KEY];
   if (kept !== undefined && (onFailure === undefined || revertScope === undefined)) {
-    const bad = (what: string): StorageFailure => new StorageFailure(`flow detail '${stored!.uuid}': stored ${what} is not a known rule (meta.${RULES_KEY}: ${safeJson(kept)})`);
+    const bad = (what: string): StorageFailure => new StorageFailure(`flow detail '${stored!.uuid}': stored ${what} is not a known rule (meta.${RULES_KEY}: ${describeValue(kept)})`);
     if (!isRecord(kept)) throw bad(`meta.${RULES_KEY}`);
     if (onFailure === undefined && kept.onFailure !== undefined) {
       if (!isOnFailure(kept.onFailure)) throw bad("'onFailure'");
@@ -302,10 +302,6 @@ export function rulesFor(given: Pick<ResolvedOptions, 'onFailure' | 'revertScope
 export function storedRules(meta: Readonly<Record<string, unknown>>): FailureRules | undefined {
   const kept = meta[RULES_KEY];
   return isRecord(kept) && isOnFailure(kept.onFailure) && isRevertScope(kept.revertScope) ? (kept as unknown as FailureRules) : undefined;
-}
-
-function safeJson(v: unknown): string {
-  return describeValue(v);
 }
 
 

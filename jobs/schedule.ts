@@ -28,6 +28,7 @@ import { load } from '../engines/load.js';
 import { resolveOptions, type EngineKind } from '../engines/options.js';
 import { systemClock, type Clock } from '../engines/runtime/clock.js';
 import type { Backend } from '../persistence/backend.js';
+import { isRecord } from './validate.js';
 
 const log = createDebug('atomflow:schedule');
 
@@ -120,7 +121,6 @@ const CRONTAB: Readonly<Record<keyof CrontabFields, readonly [min: number, max: 
   weekday: [0, 7],
 };
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** When the occurrences are: strictly after a time, and the latest at or before it. */
 interface Timetable {
